@@ -1,0 +1,91 @@
+/**
+ * `npm run build`: one esbuild bundle per function in stack.yml, in the folder layout the
+ * OpenFaaS node20 template expects (handler.js whose module.exports is the handler, plus a
+ * package.json), and single-file bundles of the edge, the function server, the connector and
+ * the migration runner.
+ */
+import { cp, mkdir, rm, writeFile } from "node:fs/promises"
+import { basename, join, relative, resolve } from "node:path"
+import { type BuildOptions, build } from "esbuild"
+import { loadStack } from "./infra/stack"
+
+const root = import.meta.dirname
+// stack.yml names these folders as the functions' handlers, so the output folder is fixed.
+const out = join(root, "build")
+
+const common: BuildOptions = {
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  sourcemap: "linked",
+  legalComments: "none",
+  logLevel: "warning",
+  // Native or optional modules that cannot be inlined: installed beside the bundle.
+  external: ["uWebSockets.js", "pg-native", "bufferutil", "utf-8-validate"],
+}
+
+/** ESM bundles need `require` for the CommonJS packages esbuild leaves external. */
+const esmRequire = {
+  js: "import { createRequire as __coveCreateRequire } from 'node:module'; const require = __coveCreateRequire(import.meta.url);",
+}
+
+export async function buildAll(): Promise<string[]> {
+  await rm(out, { recursive: true, force: true })
+  const stack = loadStack(join(root, "stack.yml"))
+  const built: string[] = []
+  const jobs: Promise<unknown>[] = []
+  for (const fn of stack.functions) {
+    const dir = join(out, "functions", fn.name)
+    if (resolve(fn.handlerDir) !== dir) {
+      throw new Error(
+        `stack.yml: functions.${fn.name}.handler must be ./${relative(root, dir)} (the build output)`,
+      )
+    }
+    await mkdir(dir, { recursive: true })
+    jobs.push(
+      build({
+        ...common,
+        entryPoints: [join(root, "functions", fn.name, "main.ts")],
+        outfile: join(dir, "handler.js"),
+        format: "cjs",
+        // The template does `require('./function/handler')(event, context)`: export the
+        // function itself, not an ES module namespace.
+        footer: { js: "module.exports = module.exports.default;" },
+      }),
+      writeFile(
+        join(dir, "package.json"),
+        `${JSON.stringify({ name: `cove-${fn.name}`, version: "0.1.0", private: true, main: "handler.js" }, null, 2)}\n`,
+      ),
+    )
+    built.push(`functions/${fn.name}/handler.js`)
+  }
+  const programs: Record<string, string> = {
+    "function-server.mjs": "lib/function/server-main.ts",
+    "gateway.mjs": "gateway/main.ts",
+    "connector.mjs": "infra/connector/main.ts",
+    "migrate.mjs": "infra/migrations/main.ts",
+  }
+  for (const [file, entry] of Object.entries(programs)) {
+    jobs.push(
+      build({
+        ...common,
+        entryPoints: [join(root, entry)],
+        outfile: join(out, file),
+        format: "esm",
+        banner: esmRequire,
+      }),
+    )
+    built.push(file)
+  }
+  jobs.push(cp(join(root, "infra/migrations/sql"), join(out, "migrations"), { recursive: true }))
+  await Promise.all(jobs)
+  return built
+}
+
+if (process.argv[1] !== undefined && basename(process.argv[1]).startsWith("build")) {
+  const started = performance.now()
+  const built = await buildAll()
+  process.stdout.write(
+    `built ${built.length} bundles into ${relative(process.cwd(), out) || "."} in ${Math.round(performance.now() - started)} ms\n`,
+  )
+}

@@ -1,0 +1,64 @@
+import { mkdir } from "node:fs/promises"
+import { connect } from "nats"
+import type { Logger } from "../../lib/log"
+import { type ManagedChild, startChild, waitUntilReady } from "./child"
+
+export const NATS_INSTALL_HINT =
+  "Install it with `apt-get install nats-server` (Debian/Ubuntu) or put the nats-server binary on PATH; production needs 2.10 or newer."
+
+export type LocalNats = {
+  readonly url: string
+  readonly port: number
+  stop(): Promise<void>
+  kill(): Promise<void>
+}
+
+/** Starts nats-server with JetStream on loopback, its store under `storeDir`. */
+export async function startNats(options: {
+  port: number
+  storeDir: string
+  log: Logger
+  binary?: string
+}): Promise<LocalNats> {
+  await mkdir(options.storeDir, { recursive: true })
+  const child: ManagedChild = await startChild({
+    name: "nats-server",
+    command: options.binary ?? "nats-server",
+    args: [
+      "-a",
+      "127.0.0.1",
+      "-p",
+      String(options.port),
+      "-js",
+      "-sd",
+      options.storeDir,
+      "--server_name",
+      "cove-local",
+    ],
+    log: options.log,
+    installHint: NATS_INSTALL_HINT,
+  })
+  const url = `nats://127.0.0.1:${options.port}`
+  await waitUntilReady(child, () => jetStreamAnswers(url), 15_000)
+  return {
+    url,
+    port: options.port,
+    stop: () => child.stop("SIGTERM"),
+    kill: () => child.stop("SIGKILL", 0),
+  }
+}
+
+async function jetStreamAnswers(url: string): Promise<boolean> {
+  try {
+    const nc = await connect({ servers: url, reconnect: false, timeout: 500 })
+    try {
+      await (await nc.jetstreamManager()).getAccountInfo()
+      return true
+    } finally {
+      await nc.close()
+    }
+  } catch {
+    // Not listening yet, or JetStream not yet enabled: the caller polls again.
+    return false
+  }
+}

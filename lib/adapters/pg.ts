@@ -1,0 +1,29 @@
+import pg from "pg"
+
+export type PgSettings = {
+  readonly url: string
+  /** Every table of Cove lives in this schema; tests give each run its own. */
+  readonly schema: string
+  readonly maxConnections: number
+  readonly applicationName: string
+}
+
+/** A pool whose connections all use Cove's schema. Connections open on first use. */
+export function createPool(settings: PgSettings): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: settings.url,
+    max: settings.maxConnections,
+    application_name: settings.applicationName,
+    options: `-c search_path=${settings.schema}`,
+    idleTimeoutMillis: 30_000,
+  })
+  // An idle client that loses its connection emits on the pool; the next query reconnects.
+  pool.on("error", () => undefined)
+  return pool
+}
+
+/** Schema names reach SQL as identifiers: they are validated, then quoted. */
+export function quoteIdentifier(name: string): string {
+  if (!/^[a-z][a-z0-9_]{0,62}$/.test(name)) throw new Error(`invalid SQL identifier: ${name}`)
+  return `"${name}"`
+}

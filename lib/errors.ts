@@ -1,0 +1,90 @@
+/**
+ * The error catalogue: every error Cove can show a client, integrator or operator.
+ * Add the entry first, then throw it with `new AppError(code, detail)`.
+ * Anything thrown that is not an AppError counts as INTERNAL: callers see only the code and a
+ * request id, while the cause goes to the log.
+ */
+
+export type ErrorSpec = {
+  /** HTTP status used by the function harness and the runtime. */
+  readonly status: number
+  /** WebSocket close code for connection-level errors (4000-4999, 1008 policy, 1011 internal). */
+  readonly closeCode?: number
+  /** Whether the same request may succeed if retried unchanged. */
+  readonly retryable: boolean
+  /** Default human-readable message; `detail` replaces it when given. */
+  readonly message: string
+}
+
+export const ERRORS = {
+  // Input
+  INVALID_INPUT: { status: 400, retryable: false, message: "The request is invalid." },
+  INVALID_JSON: { status: 400, retryable: false, message: "The body is not valid JSON." },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, message: "The body must be application/json." },
+  PAYLOAD_TOO_LARGE: {
+    status: 413,
+    retryable: false,
+    message: "The body is larger than this endpoint accepts.",
+  },
+  NOT_FOUND: { status: 404, retryable: false, message: "No such resource." },
+  METHOD_NOT_ALLOWED: { status: 405, retryable: false, message: "This method is not allowed here." },
+  CONFLICT: { status: 409, retryable: false, message: "The resource already exists." },
+  // Identity
+  AUTH_REQUIRED: { status: 401, closeCode: 4001, retryable: false, message: "Authentication is required." },
+  AUTH_INVALID_CREDENTIALS: {
+    status: 401,
+    retryable: false,
+    message: "The username or password is wrong.",
+  },
+  AUTH_TOKEN_INVALID: { status: 401, closeCode: 4001, retryable: false, message: "The token is not valid." },
+  AUTH_TOKEN_EXPIRED: { status: 401, closeCode: 4002, retryable: false, message: "The token has expired." },
+  FORBIDDEN: { status: 403, closeCode: 4003, retryable: false, message: "You may not do this." },
+  RATE_LIMITED: { status: 429, closeCode: 4029, retryable: true, message: "Too many requests; slow down." },
+  // Platform
+  FUNCTION_NOT_FOUND: { status: 404, retryable: false, message: "No function of that name is deployed." },
+  FUNCTION_UNAVAILABLE: { status: 502, retryable: true, message: "The function is not answering." },
+  FUNCTION_TIMEOUT: { status: 504, retryable: true, message: "The function did not answer in time." },
+  UNAVAILABLE: { status: 503, closeCode: 1013, retryable: true, message: "A dependency is unavailable." },
+  SHUTTING_DOWN: { status: 503, closeCode: 1012, retryable: true, message: "The server is restarting." },
+  INTERNAL: { status: 500, closeCode: 1011, retryable: true, message: "Internal error." },
+} as const satisfies Record<string, ErrorSpec>
+
+export type ErrorCode = keyof typeof ERRORS
+
+export class AppError extends Error {
+  readonly code: ErrorCode
+  readonly spec: ErrorSpec
+  /** Structured, client-safe facts about the failure (e.g. which fields were invalid). */
+  readonly details: Readonly<Record<string, unknown>> | undefined
+
+  constructor(
+    code: ErrorCode,
+    detail?: string,
+    options?: { cause?: unknown; details?: Record<string, unknown> },
+  ) {
+    const spec: ErrorSpec = ERRORS[code]
+    super(detail ?? spec.message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.name = "AppError"
+    this.code = code
+    this.spec = spec
+    this.details = options?.details
+  }
+}
+
+export function isAppError(value: unknown): value is AppError {
+  return value instanceof AppError
+}
+
+/** The JSON body every HTTP edge answers with on failure. */
+export type ErrorBody = {
+  error: { code: ErrorCode; message: string; request_id?: string; details?: Record<string, unknown> }
+}
+
+/** Maps anything thrown to what a caller may see. Unknown errors become INTERNAL with no detail. */
+export function toErrorBody(err: unknown, requestId?: string): { status: number; body: ErrorBody } {
+  const app = isAppError(err) ? err : new AppError("INTERNAL")
+  const body: ErrorBody = { error: { code: app.code, message: app.message } }
+  if (requestId !== undefined) body.error.request_id = requestId
+  if (app.details !== undefined) body.error.details = { ...app.details }
+  return { status: app.spec.status, body }
+}

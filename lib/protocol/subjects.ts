@@ -1,0 +1,55 @@
+/**
+ * Every NATS subject Cove uses is built here, from validated tokens only.
+ */
+import { isSafeId } from "./ids"
+
+/** Carried in every JetStream message, so consumers can refuse what they do not understand. */
+export const PROTOCOL_VERSION = 1
+
+export const HEADERS = {
+  version: "Cove-Version",
+  requestId: "Cove-Request-Id",
+  dlqFunction: "Cove-Dlq-Function",
+  dlqReason: "Cove-Dlq-Reason",
+  dlqStream: "Cove-Dlq-Stream",
+  dlqSequence: "Cove-Dlq-Sequence",
+  dlqSubject: "Cove-Dlq-Subject",
+} as const
+
+function token(value: string, what: string): string {
+  if (!isSafeId(value)) throw new Error(`unsafe ${what} for a subject: ${JSON.stringify(value)}`)
+  return value
+}
+
+/** A partition of an event function's input stream: `<topic>.<partition>`. */
+export function partitionSubject(topic: string, partition: number): string {
+  if (!Number.isInteger(partition) || partition < 0) throw new Error(`invalid partition ${partition}`)
+  return `${topic}.${partition}`
+}
+
+/**
+ * FNV-1a over the conversation id: stable across processes and languages, so every edge and
+ * every HTTP function sends one conversation to the same partition (ARCHITECTURE invariant 3).
+ */
+export function partitionOf(conversationId: string, partitions: number): number {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < conversationId.length; i++) {
+    hash ^= conversationId.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193) >>> 0
+  }
+  return hash % partitions
+}
+
+/** Where new messages go before the sequencer: the persist function's topic. */
+export const INBOUND_TOPIC = "cove.in"
+
+export const subjects = {
+  inbound: (conversationId: string, partitions: number) =>
+    partitionSubject(INBOUND_TOPIC, partitionOf(token(conversationId, "conversation id"), partitions)),
+  /** Core NATS, one per conversation: each edge subscribes once per conversation it serves. */
+  delivery: (conversationId: string) => `cove.deliver.${token(conversationId, "conversation id")}`,
+  deadLetter: (functionName: string) => `cove.dlq.${token(functionName, "function name")}`,
+} as const
+
+export const DEAD_LETTER_STREAM = "COVE_DLQ"
+export const DEAD_LETTER_SUBJECTS = "cove.dlq.>"

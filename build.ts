@@ -29,6 +29,31 @@ const esmRequire = {
   js: "import { createRequire as __coveCreateRequire } from 'node:module'; const require = __coveCreateRequire(import.meta.url);",
 }
 
+/** One function bundle in the node20 template's layout: handler.js + package.json. */
+export async function buildFunction(entry: string, dir: string, name: string): Promise<void> {
+  await mkdir(dir, { recursive: true })
+  await Promise.all([
+    build({
+      ...common,
+      entryPoints: [entry],
+      outfile: join(dir, "handler.js"),
+      format: "cjs",
+      // The template does `require('./function/handler')(event, context)`: export the
+      // function itself, not an ES module namespace.
+      footer: { js: "module.exports = module.exports.default;" },
+    }),
+    writeFile(
+      join(dir, "package.json"),
+      `${JSON.stringify({ name: `cove-${name}`, version: "0.1.0", private: true, main: "handler.js" }, null, 2)}\n`,
+    ),
+  ])
+}
+
+/** A single-file ESM program (the edge, the function server, the connector, the migrator). */
+export async function buildProgram(entry: string, outfile: string): Promise<void> {
+  await build({ ...common, entryPoints: [entry], outfile, format: "esm", banner: esmRequire })
+}
+
 export async function buildAll(): Promise<string[]> {
   await rm(out, { recursive: true, force: true })
   const stack = loadStack(join(root, "stack.yml"))
@@ -41,22 +66,7 @@ export async function buildAll(): Promise<string[]> {
         `stack.yml: functions.${fn.name}.handler must be ./${relative(root, dir)} (the build output)`,
       )
     }
-    await mkdir(dir, { recursive: true })
-    jobs.push(
-      build({
-        ...common,
-        entryPoints: [join(root, "functions", fn.name, "main.ts")],
-        outfile: join(dir, "handler.js"),
-        format: "cjs",
-        // The template does `require('./function/handler')(event, context)`: export the
-        // function itself, not an ES module namespace.
-        footer: { js: "module.exports = module.exports.default;" },
-      }),
-      writeFile(
-        join(dir, "package.json"),
-        `${JSON.stringify({ name: `cove-${fn.name}`, version: "0.1.0", private: true, main: "handler.js" }, null, 2)}\n`,
-      ),
-    )
+    jobs.push(buildFunction(join(root, "functions", fn.name, "main.ts"), dir, fn.name))
     built.push(`functions/${fn.name}/handler.js`)
   }
   const programs: Record<string, string> = {

@@ -1,4 +1,6 @@
 import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process"
+import { access, constants } from "node:fs/promises"
+import { join } from "node:path"
 import type { Logger } from "../../lib/log"
 
 export class MissingBinaryError extends Error {
@@ -9,6 +11,25 @@ export class MissingBinaryError extends Error {
     super(`${binary} was not found on PATH. ${hint}`)
     this.name = "MissingBinaryError"
   }
+}
+
+/** Finds `binary` the way a shell would (a path containing "/" is taken as it is). */
+export async function findOnPath(binary: string, searchPath: string): Promise<string | undefined> {
+  const candidates = binary.includes("/")
+    ? [binary]
+    : searchPath
+        .split(":")
+        .filter(Boolean)
+        .map((d) => join(d, binary))
+  for (const candidate of candidates) {
+    try {
+      await access(candidate, constants.X_OK)
+      return candidate
+    } catch {
+      // Not in this folder: try the next one.
+    }
+  }
+  return undefined
 }
 
 /** Processes still running when this process exits are killed, so nothing is left behind. */
@@ -44,15 +65,23 @@ export async function startChild(options: {
   log: Logger
   /** Shown when the binary is missing: how to install it. */
   installHint: string
+  /** Copy the child's output lines here as they come (its own JSON log lines, say). */
+  echo?: NodeJS.WritableStream
 }): Promise<ManagedChild> {
-  const child = spawn(options.command, options.args, { stdio: ["ignore", "pipe", "pipe"], ...options.spawn })
+  // Own process group: a Ctrl-C in the terminal reaches only us, and we stop children in order.
+  const child = spawn(options.command, options.args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+    ...options.spawn,
+  })
   const tail: string[] = []
   const capture = (chunk: Buffer) => {
     for (const line of chunk.toString("utf8").split("\n")) {
       if (line.trim() === "") continue
       tail.push(line)
       if (tail.length > 40) tail.shift()
-      options.log.debug({ child: options.name }, line)
+      if (options.echo) options.echo.write(`${line}\n`)
+      else options.log.debug({ child: options.name }, line)
     }
   }
   child.stdout?.on("data", capture)

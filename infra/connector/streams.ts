@@ -1,0 +1,89 @@
+/** Creates, when missing, the JetStream streams and durable consumers that stack.yml asks for. */
+import { AckPolicy, DeliverPolicy, type JetStreamManager, nanos, RetentionPolicy, StorageType } from "nats"
+import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECTS, partitionSubject } from "../../lib/protocol/subjects"
+import type { FunctionSpec, TopicSpec } from "../stack"
+
+/** JetStream's "not found" API error; anything else is a real failure. */
+function isNotFound(err: unknown): boolean {
+  return (
+    (err as { api_error?: { err_code?: number } }).api_error?.err_code === 10059 ||
+    (err as { api_error?: { err_code?: number } }).api_error?.err_code === 10014 ||
+    (err as { code?: string }).code === "404"
+  )
+}
+
+export function partitionSubjects(topic: TopicSpec): string[] {
+  return Array.from({ length: topic.partitions }, (_, p) => partitionSubject(topic.subject, p))
+}
+
+export async function ensureStream(jsm: JetStreamManager, topic: TopicSpec): Promise<void> {
+  // Exactly one subject per partition: a publish to a partition that does not exist fails
+  // loudly (no stream answers) instead of being stored where no consumer reads it.
+  const subjects = partitionSubjects(topic)
+  try {
+    const info = await jsm.streams.info(topic.stream)
+    const missing = subjects.filter((s) => !info.config.subjects.includes(s))
+    if (missing.length > 0)
+      await jsm.streams.update(topic.stream, {
+        ...info.config,
+        subjects: [...new Set([...info.config.subjects, ...subjects])],
+      })
+  } catch (err) {
+    if (!isNotFound(err)) throw err
+    await jsm.streams.add({
+      name: topic.stream,
+      subjects,
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      num_replicas: topic.replicas,
+      max_age: nanos(topic.maxAgeMs),
+      // The dedup window behind idempotent sends (Nats-Msg-Id); PostgreSQL covers beyond it.
+      duplicate_window: nanos(2 * 60_000),
+    })
+  }
+}
+
+export function consumerName(fn: FunctionSpec, partition: number): string {
+  return `${fn.name}-p${partition}`
+}
+
+export async function ensureConsumer(
+  jsm: JetStreamManager,
+  fn: FunctionSpec & { topic: TopicSpec },
+  partition: number,
+): Promise<string> {
+  const durable = consumerName(fn, partition)
+  try {
+    await jsm.consumers.info(fn.topic.stream, durable)
+  } catch (err) {
+    if (!isNotFound(err)) throw err
+    await jsm.consumers.add(fn.topic.stream, {
+      durable_name: durable,
+      filter_subject: partitionSubject(fn.topic.subject, partition),
+      deliver_policy: DeliverPolicy.All,
+      // One ack per batch acknowledges everything before it.
+      ack_policy: AckPolicy.All,
+      ack_wait: nanos(fn.topic.ackWaitMs),
+      // Never let the server give up on a message: the connector dead-letters it explicitly.
+      max_deliver: -1,
+      // One batch outstanding at a time keeps per-partition order, redeliveries included.
+      max_ack_pending: fn.topic.batchSize,
+    })
+  }
+  return durable
+}
+
+export async function ensureDeadLetterStream(jsm: JetStreamManager): Promise<void> {
+  try {
+    await jsm.streams.info(DEAD_LETTER_STREAM)
+  } catch (err) {
+    if (!isNotFound(err)) throw err
+    await jsm.streams.add({
+      name: DEAD_LETTER_STREAM,
+      subjects: [DEAD_LETTER_SUBJECTS],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      max_age: nanos(30 * 24 * 3_600_000),
+    })
+  }
+}

@@ -1,0 +1,212 @@
+import { connect, headers, type NatsConnection } from "nats"
+import t, { type Test } from "tap"
+import { startConnector } from "../../infra/connector/connector"
+import { parseStack } from "../../infra/stack"
+import { AppError } from "../../lib/errors"
+import { defineFunction } from "../../lib/function/harness"
+import { serveHandler } from "../../lib/function/server"
+import { Registry } from "../../lib/metrics"
+import { DEAD_LETTER_STREAM, HEADERS } from "../../lib/protocol/subjects"
+import { eventually, testLog, withNats } from "../support/servers"
+
+type Item = { seq: number; subject: string; data: { n: number; poison?: boolean; reject?: boolean } }
+
+/**
+ * A real event function served by Cove's harness and function server; its behaviour is set by
+ * the test (`failNext`, poison and reject markers in the data).
+ */
+async function recordingFunction(t: Test) {
+  const state = { batches: [] as Item[][], failNext: 0, calls: 0 }
+  const handler = defineFunction({
+    name: "recorder",
+    log: testLog,
+    ports: async () => ({}),
+    routes: [
+      [
+        "POST",
+        // The connector POSTs to <gateway>/function/<name>; this server stands in for the gateway.
+        "/function/recorder",
+        async (req) => {
+          state.calls++
+          const items = (req.body as { messages: Item[] }).messages
+          if (state.failNext > 0) {
+            state.failNext--
+            throw new AppError("UNAVAILABLE", "database down")
+          }
+          if (items.some((i) => i.data.poison)) throw new AppError("UNAVAILABLE", "poison")
+          state.batches.push(items)
+          const rejected = items
+            .filter((i) => i.data.reject)
+            .map((i) => ({ seq: i.seq, code: "INVALID_INPUT", message: "no" }))
+          return { body: { processed: items.length - rejected.length, rejected } }
+        },
+      ],
+    ],
+  })
+  const server = await serveHandler(handler, {
+    host: "127.0.0.1",
+    port: 0,
+    maxBodyBytes: 10_000_000,
+    log: testLog,
+  })
+  t.teardown(() => server.drain(100))
+  return { state, url: `http://127.0.0.1:${server.port}` }
+}
+
+function stackFor(gatewayPartitions: number, maxDeliver = 3) {
+  return parseStack("stack.yml", {
+    version: "1.0",
+    provider: { name: "openfaas" },
+    functions: {
+      recorder: {
+        lang: "node20",
+        handler: "./build/functions/recorder",
+        image: "test/recorder",
+        environment: { exec_timeout: "5s" },
+        annotations: {
+          topic: "test.in",
+          "com.cove.stream": "TEST_IN",
+          "com.cove.partitions": String(gatewayPartitions),
+          "com.cove.batch-size": "50",
+          "com.cove.max-deliver": String(maxDeliver),
+          "com.cove.retry-backoff": "10ms,20ms",
+          "com.cove.ack-wait": "2s",
+        },
+      },
+    },
+  })
+}
+
+async function start(t: Test, nc: NatsConnection, url: string, partitions: number, maxDeliver?: number) {
+  const registry = new Registry()
+  const connector = await startConnector({
+    nc,
+    stack: stackFor(partitions, maxDeliver),
+    gatewayUrl: url,
+    registry,
+    log: testLog,
+  })
+  t.teardown(() => connector.stop())
+  return { connector, registry }
+}
+
+async function publish(nc: NatsConnection, subject: string, data: unknown) {
+  await nc
+    .jetstream()
+    .publish(subject, new TextEncoder().encode(typeof data === "string" ? data : JSON.stringify(data)))
+}
+
+t.test("batches reach the function in order per partition and are acked after a 2xx", async (t) => {
+  const nats = await withNats(t)
+  const nc = await connect({ servers: nats.url })
+  t.teardown(() => nc.close())
+  const fn = await recordingFunction(t)
+  // Streams are created by the connector; start it once, then publish.
+  const { connector } = await start(t, nc, fn.url, 2)
+  t.equal(connector.workers, 2)
+  for (let n = 0; n < 200; n++) await publish(nc, `test.in.${n % 2}`, { n })
+
+  await eventually(async () => (fn.state.batches.flat().length >= 200 ? true : undefined), "all messages")
+  const seen = fn.state.batches.flat()
+  t.equal(seen.length, 200, "each message once")
+  for (const p of [0, 1]) {
+    const ns = seen.filter((i) => i.subject === `test.in.${p}`).map((i) => i.data.n)
+    t.same(
+      ns,
+      [...ns].sort((a, b) => a - b),
+      `partition ${p} in order`,
+    )
+  }
+  const jsm = await nc.jetstreamManager()
+  await eventually(async () => {
+    const infos = await Promise.all([0, 1].map((p) => jsm.consumers.info("TEST_IN", `recorder-p${p}`)))
+    return infos.every((i) => i.num_ack_pending === 0 && i.num_pending === 0) ? true : undefined
+  }, "everything acked")
+})
+
+t.test("a failing function is retried with backoff until it answers", async (t) => {
+  const nats = await withNats(t)
+  const nc = await connect({ servers: nats.url })
+  t.teardown(() => nc.close())
+  const fn = await recordingFunction(t)
+  const { registry } = await start(t, nc, fn.url, 1, 5)
+  fn.state.failNext = 2
+  await publish(nc, "test.in.0", { n: 1 })
+  await eventually(async () => (fn.state.batches.length === 1 ? true : undefined), "the retried batch")
+  t.same(
+    fn.state.batches.flat().map((i) => i.data.n),
+    [1],
+  )
+  t.equal(fn.state.calls, 3)
+  t.match(registry.render(), /cove_connector_retries_total\{function="recorder",partition="0"\} 2/)
+})
+
+t.test("a message that keeps failing is dead-lettered; the others go on, in order", async (t) => {
+  const nats = await withNats(t)
+  const nc = await connect({ servers: nats.url })
+  t.teardown(() => nc.close())
+  const fn = await recordingFunction(t)
+  const { connector } = await start(t, nc, fn.url, 1, 3)
+  await connector.stop()
+  // Published while the connector is down, so they arrive as one batch.
+  await publish(nc, "test.in.0", { n: 1 })
+  await publish(nc, "test.in.0", { n: 2, poison: true })
+  await publish(nc, "test.in.0", { n: 3 })
+  await publish(nc, "test.in.0", { n: 4, reject: true })
+  await publish(nc, "test.in.0", "not json {")
+  await publish(nc, "test.in.0", { n: 5 })
+  const { registry } = await start(t, nc, fn.url, 1, 3)
+
+  await eventually(
+    async () => (fn.state.batches.flat().some((i) => i.data.n === 5) ? true : undefined),
+    "message 5",
+  )
+  t.same(
+    fn.state.batches.flat().map((i) => i.data.n),
+    [1, 3, 4, 5],
+    "the poison message is skipped, the others arrive in order",
+  )
+  const jsm = await nc.jetstreamManager()
+  const dlq = await eventually(async () => {
+    const info = await jsm.streams.info(DEAD_LETTER_STREAM)
+    return info.state.messages === 3 ? info : undefined
+  }, "three dead letters")
+  t.equal(dlq.state.messages, 3)
+  const reasons: string[] = []
+  for (let seq = 1; seq <= 3; seq++) {
+    const m = await jsm.streams.getMessage(DEAD_LETTER_STREAM, { seq })
+    t.equal(m.header.get(HEADERS.dlqFunction), "recorder")
+    t.equal(m.header.get(HEADERS.dlqStream), "TEST_IN")
+    reasons.push(m.header.get(HEADERS.dlqReason).split(":")[0] ?? "")
+  }
+  t.same(reasons.sort(), ["HTTP 503", "INVALID_EVENT_JSON", "INVALID_INPUT"])
+  const metrics = registry.render()
+  t.match(metrics, /cove_connector_dead_lettered_total\{function="recorder",reason="INVALID_EVENT_JSON"\} 1/)
+  t.match(metrics, /cove_connector_dead_lettered_total\{function="recorder",reason="INVALID_INPUT"\} 1/)
+  await eventually(async () => {
+    const info = await jsm.consumers.info("TEST_IN", "recorder-p0")
+    return info.num_ack_pending === 0 && info.num_pending === 0 ? true : undefined
+  }, "all acked")
+})
+
+t.test("messages published while the connector is down are delivered when it is back", async (t) => {
+  const nats = await withNats(t)
+  const nc = await connect({ servers: nats.url })
+  t.teardown(() => nc.close())
+  const fn = await recordingFunction(t)
+  const first = await start(t, nc, fn.url, 1)
+  await publish(nc, "test.in.0", { n: 1 })
+  await eventually(async () => (fn.state.batches.flat().length === 1 ? true : undefined), "first message")
+  await first.connector.stop()
+  const h = headers()
+  h.set("Cove-Version", "1")
+  await nc
+    .jetstream()
+    .publish("test.in.0", new TextEncoder().encode(JSON.stringify({ n: 2 })), { headers: h })
+  await start(t, nc, fn.url, 1)
+  await eventually(async () => (fn.state.batches.flat().length === 2 ? true : undefined), "second message")
+  t.same(
+    fn.state.batches.flat().map((i) => i.data.n),
+    [1, 2],
+  )
+})

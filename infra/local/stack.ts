@@ -95,12 +95,17 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
     stops.length = 0
   }
   try {
-    const gatewayPort = await claimPort("the function runtime", o.gatewayPort, "COVE_GATEWAY_PORT")
+    // Port 0 means "any free port": those we let the kernel choose when we listen.
+    const gatewayPort =
+      o.gatewayPort === 0 ? 0 : await claimPort("the function runtime", o.gatewayPort, "COVE_GATEWAY_PORT")
     const edgePort = await claimPort("the edge", o.edgePort, "COVE_EDGE_PORT")
     const natsPort =
       o.natsUrl === undefined ? await claimPort("nats-server", o.natsPort, "COVE_NATS_PORT") : 0
     const pgPort = o.databaseUrl === undefined ? await claimPort("PostgreSQL", o.pgPort, "COVE_PG_PORT") : 0
-    const s3Port = o.s3.endpoint === undefined ? await claimPort("the S3 store", o.s3Port, "COVE_S3_PORT") : 0
+    const s3Port =
+      o.s3.endpoint === undefined && o.s3Port !== 0
+        ? await claimPort("the S3 store", o.s3Port, "COVE_S3_PORT")
+        : 0
 
     // --- servers (in parallel: they do not depend on each other)
     const [natsUrl, databaseUrl, s3Endpoint] = await Promise.all([
@@ -147,11 +152,7 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
       forcePathStyle: true,
       ...s3Credentials,
     })
-    await ensureBucket(s3, o.s3.bucket, [
-      `http://127.0.0.1:${gatewayPort}`,
-      `http://localhost:${gatewayPort}`,
-    ])
-    s3.destroy()
+    await ensureBucket(s3, o.s3.bucket, [])
 
     // --- functions, runtime, connector, edge
     const secrets = {
@@ -189,6 +190,9 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
     const runtime = await startRuntime({ host: "127.0.0.1", port: gatewayPort, functions, registry, log })
     stops.push(() => runtime.stop())
     const gatewayUrl = `http://127.0.0.1:${runtime.port}`
+    // Browsers upload straight to the store from the web app's origin.
+    await ensureBucket(s3, o.s3.bucket, [gatewayUrl, `http://localhost:${runtime.port}`])
+    s3.destroy()
     const connector = await startConnector({ nc, stack: o.stack, gatewayUrl, registry, log })
     stops.push(() => connector.stop())
 

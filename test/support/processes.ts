@@ -1,0 +1,95 @@
+/** Helpers for tests that run Cove's programs as separate processes. */
+import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { promisify } from "node:util"
+
+const run = promisify(execFile)
+
+export type Program = {
+  readonly child: ChildProcess
+  output(): string
+  /** Resolves with the first match of `pattern` in the output, or rejects at the deadline or exit. */
+  waitFor(pattern: RegExp, deadlineMs?: number): Promise<RegExpMatchArray>
+  readonly exited: Promise<number | null>
+}
+
+export function startProgram(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  cwd?: string,
+): Program {
+  const child = spawn(command, args, { env, cwd, stdio: ["ignore", "pipe", "pipe"] })
+  let out = ""
+  const listeners = new Set<() => void>()
+  const onData = (chunk: Buffer) => {
+    out += chunk.toString("utf8")
+    for (const l of listeners) l()
+  }
+  child.stdout?.on("data", onData)
+  child.stderr?.on("data", onData)
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+  let hasExited = false
+  void exited.then(() => {
+    hasExited = true
+    for (const l of listeners) l()
+  })
+  return {
+    child,
+    output: () => out,
+    exited,
+    waitFor(pattern, deadlineMs = 60_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const m = out.match(pattern)
+          if (m !== null) {
+            done()
+            resolve(m)
+          } else if (hasExited) {
+            done()
+            reject(new Error(`exited before printing ${pattern}:\n${out.slice(-3000)}`))
+          }
+        }
+        const timer = setTimeout(() => {
+          done()
+          reject(new Error(`no ${pattern} within ${deadlineMs} ms:\n${out.slice(-3000)}`))
+        }, deadlineMs)
+        const done = () => {
+          clearTimeout(timer)
+          listeners.delete(check)
+        }
+        listeners.add(check)
+        check()
+      })
+    },
+  }
+}
+
+/** Every process below `pid` (children, grandchildren, ...). */
+export async function descendants(pid: number): Promise<number[]> {
+  const { stdout } = await run("ps", ["-e", "-o", "pid=,ppid="])
+  const children = new Map<number, number[]>()
+  for (const line of stdout.trim().split("\n")) {
+    const [p, pp] = line.trim().split(/\s+/).map(Number)
+    if (p === undefined || pp === undefined) continue
+    children.set(pp, [...(children.get(pp) ?? []), p])
+  }
+  const out: number[] = []
+  const walk = (p: number) => {
+    for (const c of children.get(p) ?? []) {
+      out.push(c)
+      walk(c)
+    }
+  }
+  walk(pid)
+  return out
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    // ESRCH: no such process.
+    return false
+  }
+}

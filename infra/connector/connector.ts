@@ -25,37 +25,76 @@ export async function startConnector(options: {
   const metrics = connectorMetrics(options.registry)
   await ensureDeadLetterStream(jsm)
   const workers: PartitionWorker[] = []
+  let stopped = false
   const loops: Promise<void>[] = []
   for (const fn of options.stack.functions) {
     const topic = fn.topic
     if (topic === undefined) continue
-    await ensureStream(jsm, topic)
     for (let partition = 0; partition < topic.partitions; partition++) {
-      const durable = await ensureConsumer(jsm, { ...fn, topic }, partition)
-      const worker = new PartitionWorker({
-        fn: { ...fn, topic },
-        partition,
-        durable,
-        consumer: await js.consumers.get(topic.stream, durable),
-        js,
-        functionUrl: `${options.gatewayUrl}/function/${fn.name}`,
-        metrics,
-        log: options.log.child({ fn: fn.name, partition }),
-      })
-      workers.push(worker)
-      loops.push(
-        worker.run().catch((err: unknown) => {
-          options.log.error({ err, fn: fn.name, partition }, "connector worker stopped on an error")
-        }),
-      )
+      const log = options.log.child({ fn: fn.name, partition })
+      const make = async () => {
+        // Re-ensured on every (re)start: an operator may have deleted the stream or consumer.
+        await ensureStream(jsm, topic)
+        const durable = await ensureConsumer(jsm, { ...fn, topic }, partition)
+        return new PartitionWorker({
+          fn: { ...fn, topic },
+          partition,
+          durable,
+          consumer: await js.consumers.get(topic.stream, durable),
+          js,
+          functionUrl: `${options.gatewayUrl}/function/${fn.name}`,
+          metrics,
+          log,
+        })
+      }
+      const first = await make()
+      workers.push(first)
+      loops.push(supervise(first, make, workers, () => stopped, log))
     }
   }
   options.log.info({ workers: workers.length }, "connector started")
   return {
     workers: workers.length,
     async stop() {
+      stopped = true
       await Promise.all(workers.map((w) => w.stop()))
       await Promise.all(loops)
     },
+  }
+}
+
+/**
+ * Keeps a partition served: a worker whose loop ends with an error (the consumer was deleted,
+ * NATS was unreachable for long) is replaced after a growing delay.
+ */
+async function supervise(
+  first: PartitionWorker,
+  make: () => Promise<PartitionWorker>,
+  workers: PartitionWorker[],
+  isStopped: () => boolean,
+  log: Logger,
+): Promise<void> {
+  let worker = first
+  for (let failures = 0; !isStopped(); ) {
+    try {
+      await worker.run()
+      if (isStopped()) return
+      failures = 0
+      log.warn("connector worker ended; starting a new one")
+    } catch (err) {
+      failures++
+      log.error({ err, failures }, "connector worker failed; starting a new one")
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** failures, 10_000)))
+    if (isStopped()) return
+    try {
+      const next = await make()
+      workers[workers.indexOf(worker)] = next
+      worker = next
+    } catch (err) {
+      // The stream or consumer is not reachable yet: try again on the next round.
+      failures++
+      log.error({ err, failures }, "could not restart the connector worker")
+    }
   }
 }

@@ -5,7 +5,7 @@
  * before the first server starts.
  */
 import { randomBytes } from "node:crypto"
-import { access, mkdir, readFile, writeFile } from "node:fs/promises"
+import { access, mkdir, readFile, rm, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import type { NatsConnection } from "nats"
 import pg from "pg"
@@ -215,6 +215,15 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
     })
     stops.push(() => edge.stop("SIGTERM", 15_000))
     await waitUntilReady(edge, () => answers(`http://127.0.0.1:${edgePort}/healthz`), 15_000)
+
+    // Where this stack's servers are, for tools such as `npm run migrate` (holds a password).
+    const stackInfo = join(dataDir, "stack.json")
+    await writeFile(
+      stackInfo,
+      JSON.stringify({ pid: process.pid, gatewayUrl, natsUrl, databaseUrl, s3Endpoint }),
+      { mode: 0o600 },
+    )
+    stops.push(() => rm(stackInfo, { force: true }))
 
     return {
       gatewayUrl,

@@ -1,0 +1,62 @@
+import { connectNats } from "../../lib/adapters/nats"
+import { createPool } from "../../lib/adapters/pg"
+import { loadConfig, processSource, redacted } from "../../lib/config"
+import { defineFunction } from "../../lib/function/harness"
+import { createLogger } from "../../lib/log"
+import { authFields } from "../../lib/settings"
+import { composeAuthPorts } from "./compose"
+import { createPasswordHasher } from "./passwords"
+import { authRoutes } from "./routes"
+import { ensureSigningKey } from "./sessions"
+import { parseKeyEncryptionKey } from "./signing-keys"
+
+const config = loadConfig(authFields, processSource())
+const log = createLogger({ name: "auth", level: config.logLevel })
+const kek = parseKeyEncryptionKey(config.keyEncryptionKey)
+log.info({ config: redacted(authFields, config) }, "auth function configured")
+
+export default defineFunction({
+  name: "auth",
+  log,
+  async ports() {
+    const pool = createPool({
+      url: config.databaseUrl,
+      schema: config.pgSchema,
+      maxConnections: config.pgPoolMax,
+      applicationName: "cove-auth",
+    })
+    const nc = await connectNats(config.natsUrl, "cove-auth", log)
+    const ports = composeAuthPorts({
+      pool,
+      nc,
+      passwords: createPasswordHasher({
+        params: { N: config.scryptN, r: config.scryptR, p: config.scryptP },
+        concurrency: config.hashConcurrency,
+        queueMax: config.hashQueueMax,
+      }),
+      settings: {
+        issuer: config.issuer,
+        audience: config.audience,
+        accessTtlSeconds: config.accessTtlSeconds,
+        refreshTtlSeconds: config.refreshTtlSeconds,
+        registration: config.registration,
+        kek,
+        throttle: {
+          accountFree: config.loginAccountFree,
+          addressFree: config.loginAddressFree,
+          baseDelayMs: config.loginBaseDelayMs,
+          maxDelayMs: config.loginMaxDelayMs,
+          windowMs: config.loginWindowMs,
+        },
+      },
+    })
+    // The first start of the first instance makes the signing key (docs/auth.md, key rotation).
+    await ensureSigningKey(ports)
+    return { ...ports, pool, nc }
+  },
+  async close(ports) {
+    await ports.nc.drain()
+    await ports.pool.end()
+  },
+  routes: authRoutes,
+})

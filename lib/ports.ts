@@ -1,19 +1,232 @@
 /** What the domain needs from the outside world, named for the domain, not for a driver. */
-import type { NewMessage, StoredMessage } from "./protocol/events"
+import type { InboundEvent, ReadReceipt, StoredEvent, StoredMessage } from "./protocol/events"
+import type { UserRevokedEvent } from "./protocol/tokens"
 
-export type StoreBatchResult = {
-  /** Newly sequenced, in the order they were given. */
-  readonly stored: readonly StoredMessage[]
-  /** Already stored earlier (a redelivery or a client retry), with their original seq. */
-  readonly duplicates: readonly StoredMessage[]
+/** Why the sequencer refuses an event (it is dead-lettered with this code). */
+export type RefusalCode = "NOT_A_MEMBER" | "TARGET_NOT_FOUND" | "TARGET_RECALLED" | "FORBIDDEN"
+
+export type ApplyResult = {
+  /** Newly sequenced events, in the order they were given. */
+  readonly stored: readonly StoredEvent[]
+  /** Stored earlier (a redelivery or a client retry), as they were stored. */
+  readonly duplicates: readonly StoredEvent[]
+  readonly refused: ReadonlyArray<{ readonly event: InboundEvent; readonly code: RefusalCode }>
+  /** Read positions that moved forward. */
+  readonly reads: readonly ReadReceipt[]
 }
 
-export type MessageStore = {
-  /** Stores the messages once each, giving each conversation contiguous seqs; atomic. */
-  storeBatch(messages: readonly NewMessage[], now: Date): Promise<StoreBatchResult>
+export type SequencerStore = {
+  /**
+   * Applies a batch atomically: each conversation's seq events get contiguous seqs, edits and
+   * recalls and reactions change their target, reads move forward. Idempotent on (sender, id).
+   */
+  apply(events: readonly InboundEvent[], now: Date): Promise<ApplyResult>
+}
+
+export type HistoryQuery =
+  /** Events after `after`, oldest first (forward sync, gap filling). */
+  | { readonly direction: "forward"; readonly after: number; readonly limit: number }
+  /** The `limit` events before `before` (or the latest), returned oldest first. */
+  | { readonly direction: "backward"; readonly before: number | undefined; readonly limit: number }
+
+export type HistoryStore = {
+  /** One page of a conversation's events (messages as they are now), plus whether more lies beyond. */
+  history(conversationId: string, query: HistoryQuery): Promise<{ items: StoredEvent[]; more: boolean }>
 }
 
 export type DeliveryBus = {
   /** Tells every edge serving the conversation; at-most-once, clients fill gaps from history. */
-  deliver(messages: readonly StoredMessage[]): Promise<void>
+  deliver(events: ReadonlyArray<StoredEvent | ReadReceipt>): Promise<void>
+}
+
+/** The write-ahead log of new messages (JetStream); what it accepted is durable. */
+export type InboundLog = {
+  append(event: InboundEvent, requestId: string): Promise<{ readonly duplicate: boolean }>
+}
+
+// ---- Identity (functions/auth) ---------------------------------------------------------------
+
+export type User = {
+  readonly id: string
+  readonly username: string
+  readonly passwordHash: string
+  readonly isAdmin: boolean
+  readonly disabledAt: Date | undefined
+  readonly createdAt: Date
+}
+
+export type NewUser = {
+  readonly id: string
+  readonly username: string
+  readonly usernameKey: string
+  readonly passwordHash: string
+  readonly createdAt: Date
+}
+
+export type CreateUserResult =
+  | { readonly kind: "created"; readonly user: User }
+  | { readonly kind: "taken" }
+  /** `onlyIfFirst` was set and an account exists already. */
+  | { readonly kind: "closed" }
+
+export type UserStore = {
+  /** Inserts the user, atomically: the first user ever becomes admin. */
+  create(user: NewUser, options: { onlyIfFirst: boolean }): Promise<CreateUserResult>
+  anyExists(): Promise<boolean>
+  byKey(usernameKey: string): Promise<User | undefined>
+  byId(id: string): Promise<User | undefined>
+  setPasswordHash(id: string, passwordHash: string): Promise<void>
+  /** Sets or clears disabled_at; undefined when there is no such user. */
+  setDisabled(id: string, disabledAt: Date | undefined): Promise<User | undefined>
+}
+
+export type RefreshTokenRecord = {
+  readonly familyId: string
+  readonly userId: string
+  readonly expiresAt: Date
+  readonly rotatedAt: Date | undefined
+  readonly familyRevokedAt: Date | undefined
+}
+
+export type NewRefreshToken = { readonly hash: Buffer; readonly expiresAt: Date }
+
+export type SessionStore = {
+  /** Starts a login: a new family holding its first refresh token. */
+  start(session: { familyId: string; userId: string; token: NewRefreshToken; now: Date }): Promise<void>
+  find(hash: Buffer): Promise<RefreshTokenRecord | undefined>
+  /**
+   * Marks `hash` rotated and stores its successor, atomically and only if `hash` was not rotated
+   * yet and its family is live. False means someone else used it first.
+   */
+  rotate(hash: Buffer, next: NewRefreshToken, now: Date): Promise<boolean>
+  revokeFamily(familyId: string, reason: string, now: Date): Promise<void>
+  /** Revokes every live family of the user; returns how many. */
+  revokeUser(userId: string, reason: string, now: Date): Promise<number>
+  /** Whether the login session exists, belongs to the user and is not revoked. */
+  isLive(familyId: string, userId: string): Promise<boolean>
+}
+
+export type SealedSigningKey = {
+  readonly kid: string
+  readonly publicJwk: Readonly<Record<string, string>>
+  readonly privateKeySealed: Buffer
+  readonly kekId: string
+  readonly createdAt: Date
+}
+
+export type SigningKeyStore = {
+  /** The one key that signs, if any. */
+  active(): Promise<SealedSigningKey | undefined>
+  /** Stores `key` as the active key unless one exists already (first start of several instances). */
+  insertIfNoneActive(key: SealedSigningKey): Promise<void>
+  /** Retires the active key (kept public until `publishedUntil`) and makes `key` active, atomically. */
+  rotate(key: SealedSigningKey, now: Date, publishedUntil: Date): Promise<void>
+  /** Public JWKs of the active key and of retired keys still published at `now`. */
+  published(now: Date): Promise<ReadonlyArray<Readonly<Record<string, string>>>>
+}
+
+export type ThrottleKey = { readonly scope: "account" | "address"; readonly key: string }
+
+export type ThrottleDecision = { readonly allowed: true } | { readonly allowed: false; readonly until: Date }
+
+export type LoginThrottle = {
+  /**
+   * Counts one attempt for every key, atomically and before the password is checked, so a burst
+   * of parallel guesses is counted as it arrives. Refused without counting if any key is blocked.
+   * `blockFor(scope, attempts)` gives the delay in ms that this attempt imposes on the next one.
+   */
+  attempt(
+    keys: readonly ThrottleKey[],
+    now: Date,
+    rules: { windowMs: number; blockFor: (scope: ThrottleKey["scope"], attempts: number) => number },
+  ): Promise<ThrottleDecision>
+  /** After a good password: forgets the account's attempts and takes back this one for the address. */
+  succeeded(account: ThrottleKey, address: ThrottleKey | undefined): Promise<void>
+}
+
+export type RevocationBus = {
+  /** Tells every edge to close the user's sockets (or one session's); core NATS, at-most-once. */
+  revoked(event: UserRevokedEvent): Promise<void>
+}
+
+// ---- Conversations ------------------------------------------------------------------------
+
+export type Role = "owner" | "admin" | "member"
+
+export type Conversation = {
+  readonly id: string
+  readonly kind: "direct" | "group"
+  readonly title: string | null
+  readonly createdBy: string
+  readonly createdAt: Date
+}
+
+export type Member = {
+  readonly userId: string
+  readonly username: string
+  readonly role: Role
+  readonly joinedAt: Date
+}
+
+export type ConversationSummary = Conversation & {
+  readonly role: Role
+  readonly unread: number
+  readonly lastReadSeq: number
+  readonly lastMessage: StoredMessage | null
+}
+
+export type ConversationStore = {
+  /** The direct conversation of two users, created if missing; `created` tells which. */
+  openDirect(
+    id: string,
+    a: string,
+    b: string,
+    now: Date,
+  ): Promise<{ conversation: Conversation; created: boolean }>
+  createGroup(
+    id: string,
+    title: string,
+    owner: string,
+    members: readonly string[],
+    now: Date,
+  ): Promise<Conversation>
+  get(conversationId: string): Promise<Conversation | undefined>
+  /** The caller's role, or undefined when they are not a member. */
+  roleOf(conversationId: string, userId: string): Promise<Role | undefined>
+  listFor(userId: string, limit: number): Promise<ConversationSummary[]>
+  members(conversationId: string, after: string | undefined, limit: number): Promise<Member[]>
+  /**
+   * Adds those not yet members, as `member`, unless the group would then have more than
+   * `maxMembers`; returns who was added, or "full".
+   */
+  addMembers(
+    conversationId: string,
+    userIds: readonly string[],
+    now: Date,
+    maxMembers: number,
+  ): Promise<string[] | "full">
+  /** Removes a member; an owner who leaves hands ownership to the longest-standing member. */
+  removeMember(conversationId: string, userId: string): Promise<boolean>
+  setRole(conversationId: string, userId: string, role: Exclude<Role, "owner">): Promise<boolean>
+  rename(conversationId: string, title: string): Promise<void>
+  /** Which of these ids are active (not disabled) users. */
+  activeUsers(userIds: readonly string[]): Promise<Set<string>>
+}
+
+/** Members' edges and devices hear of membership changes at once (core NATS, at-most-once). */
+export type MembershipBus = {
+  changed(event: {
+    conv: string
+    added: readonly string[]
+    removed: readonly string[]
+    by: string
+  }): Promise<void>
+}
+
+/** Who is calling an HTTP function: from a verified access token of a live session. */
+export type Caller = { readonly userId: string; readonly sessionId: string }
+
+export type Authenticator = {
+  /** Verifies an access token; AUTH_TOKEN_INVALID / _EXPIRED / AUTH_SESSION_REVOKED otherwise. */
+  authenticate(token: string): Promise<Caller>
 }

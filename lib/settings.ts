@@ -4,6 +4,7 @@
  */
 import { z } from "zod"
 import { identifier, logLevel, port, positiveInt, secret, setting, url } from "./config"
+import { DEFAULT_ACCESS_TTL_SECONDS, DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "./protocol/tokens"
 
 /** Settings every function reads. Each function adds its own. */
 export const functionFields = {
@@ -12,6 +13,90 @@ export const functionFields = {
   pgSchema: setting("PG_SCHEMA", identifier("cove"), "PostgreSQL schema holding Cove's tables"),
   pgPoolMax: setting("PG_POOL_MAX", positiveInt(5, 100), "PostgreSQL connections per function instance"),
   natsUrl: setting("NATS_URL", url(["nats:", "tls:"]).default("nats://127.0.0.1:4222"), "NATS server URL(s)"),
+} as const
+
+const powerOfTwo = (fallback: number) =>
+  positiveInt(fallback, 2 ** 20).refine((n) => n > 1 && (n & (n - 1)) === 0, "must be a power of 2")
+
+/** The auth function (functions/auth); docs/auth.md explains each choice. */
+export const authFields = {
+  ...functionFields,
+  issuer: setting("AUTH_ISSUER", z.string().min(1).default(DEFAULT_ISSUER), "`iss` of access tokens"),
+  audience: setting("AUTH_AUDIENCE", z.string().min(1).default(DEFAULT_AUDIENCE), "`aud` of access tokens"),
+  accessTtlSeconds: setting(
+    "AUTH_ACCESS_TTL_SECONDS",
+    positiveInt(DEFAULT_ACCESS_TTL_SECONDS, 86_400),
+    "lifetime of an access token, in seconds",
+  ),
+  refreshTtlSeconds: setting(
+    "AUTH_REFRESH_TTL_SECONDS",
+    positiveInt(30 * 86_400, 365 * 86_400),
+    "lifetime of a refresh token from its last use, in seconds",
+  ),
+  registration: setting(
+    "AUTH_REGISTRATION",
+    z.enum(["open", "admin"], { message: "must be open or admin" }).default("admin"),
+    "who may register: anyone (open) or only an admin (admin); the first account is always open",
+  ),
+  keyEncryptionKey: secret(
+    "auth-key-encryption-key",
+    "AUTH_KEY_ENCRYPTION_KEY",
+    true,
+    "32 random bytes, base64 or hex, that encrypt the token signing keys in PostgreSQL",
+  ),
+  scryptN: setting("AUTH_SCRYPT_N", powerOfTwo(32_768), "scrypt cost N for new password hashes"),
+  scryptR: setting("AUTH_SCRYPT_R", positiveInt(8, 64), "scrypt block size r for new password hashes"),
+  scryptP: setting("AUTH_SCRYPT_P", positiveInt(3, 16), "scrypt parallelism p for new password hashes"),
+  hashConcurrency: setting(
+    "AUTH_HASH_CONCURRENCY",
+    positiveInt(2, 64),
+    "password hashes computed at once per instance",
+  ),
+  hashQueueMax: setting(
+    "AUTH_HASH_QUEUE_MAX",
+    positiveInt(64, 10_000),
+    "password hashes waiting per instance before requests are refused (503)",
+  ),
+  loginAccountFree: setting(
+    "AUTH_LOGIN_ACCOUNT_FREE_ATTEMPTS",
+    positiveInt(5, 1_000),
+    "failed logins per username before delays start",
+  ),
+  loginAddressFree: setting(
+    "AUTH_LOGIN_ADDRESS_FREE_ATTEMPTS",
+    positiveInt(50, 100_000),
+    "failed logins per client address before delays start",
+  ),
+  loginBaseDelayMs: setting(
+    "AUTH_LOGIN_BASE_DELAY_MS",
+    positiveInt(1_000),
+    "first delay after the free attempts, in ms; it doubles with each further failure",
+  ),
+  loginMaxDelayMs: setting("AUTH_LOGIN_MAX_DELAY_MS", positiveInt(900_000), "longest login delay, in ms"),
+  loginWindowMs: setting(
+    "AUTH_LOGIN_WINDOW_MS",
+    positiveInt(3_600_000),
+    "failure counts are forgotten after this long without an attempt, in ms",
+  ),
+} as const
+
+/** The conversations function. */
+export const conversationsFields = {
+  ...functionFields,
+  issuer: authFields.issuer,
+  audience: authFields.audience,
+  maxMembers: setting(
+    "CONVERSATIONS_MAX_MEMBERS",
+    positiveInt(10_000, 100_000),
+    "most members a group may have, its owner included",
+  ),
+} as const
+
+/** The messages function (history and integrator sends). */
+export const messagesFields = {
+  ...functionFields,
+  issuer: authFields.issuer,
+  audience: authFields.audience,
 } as const
 
 /** The function server that wraps a bundle (the of-watchdog upstream). */
@@ -55,6 +140,11 @@ export const stackFields = {
     "use this NATS server instead of starting one",
   ),
   natsServerBin: setting("NATS_SERVER_BIN", z.string().default("nats-server"), "nats-server binary to start"),
+  path: setting(
+    "PATH",
+    z.string().default("/usr/local/bin:/usr/bin:/bin"),
+    "where nats-server is looked for",
+  ),
   databaseUrl: secret(
     "database-url",
     "DATABASE_URL",
@@ -95,6 +185,19 @@ export const stackFields = {
   ),
 } as const
 
+/** `npm run migrate` / `node build/migrate.mjs`. */
+export const migrateFields = {
+  logLevel: setting("LOG_LEVEL", logLevel, "log level"),
+  databaseUrl: secret(
+    "database-url",
+    "DATABASE_URL",
+    false,
+    "PostgreSQL to migrate (default: the running `npm start` stack's)",
+  ),
+  pgSchema: setting("PG_SCHEMA", identifier("cove"), "PostgreSQL schema holding Cove's tables"),
+  dataDir: setting("COVE_DATA_DIR", z.string().default("./.cove"), "the local stack's data folder"),
+} as const
+
 /** The connector run on its own (production), next to an OpenFaaS gateway. */
 export const connectorFields = {
   logLevel: setting("LOG_LEVEL", logLevel, "log level"),
@@ -106,4 +209,103 @@ export const connectorFields = {
   ),
   stackFile: setting("COVE_STACK_FILE", z.string().default("./stack.yml"), "the OpenFaaS stack file"),
   metricsPort: setting("COVE_CONNECTOR_METRICS_PORT", port(8082), "connector /metrics and /healthz"),
+} as const
+
+/** A comma-separated list of web origins (`https://chat.example.com`), normalised to `URL.origin`. */
+const originList = z
+  .string()
+  .transform((text) => text.split(",").map((o) => o.trim()))
+  .refine(
+    (list) =>
+      list.every((o) => URL.canParse(o) && /^https?:$/.test(new URL(o).protocol) && new URL(o).origin === o),
+    "must be http(s) origins without a path, separated by commas (e.g. https://chat.example.com)",
+  )
+  .optional()
+
+/** The edge (gateway/); docs/protocol.md gives clients the limits below. */
+export const gatewayFields = {
+  logLevel: setting("LOG_LEVEL", logLevel, "log level"),
+  host: setting("COVE_EDGE_HOST", z.string().default("127.0.0.1"), "address the edge binds"),
+  port: setting("COVE_EDGE_PORT", port(8081), "the edge: /v1/ws, /healthz, /metrics"),
+  webPort: setting(
+    "COVE_GATEWAY_PORT",
+    port(8080),
+    "port of the deployment's own web origin, allowed by default (see COVE_ALLOWED_ORIGINS)",
+  ),
+  allowedOrigins: setting(
+    "COVE_ALLOWED_ORIGINS",
+    originList,
+    "web origins that may open sockets (default: http://127.0.0.1:<COVE_GATEWAY_PORT> and http://localhost:<COVE_GATEWAY_PORT>); requests without Origin are allowed",
+  ),
+  natsUrl: setting("NATS_URL", url(["nats:", "tls:"]).default("nats://127.0.0.1:4222"), "NATS server URL(s)"),
+  jwksUrl: setting(
+    "COVE_JWKS_URL",
+    url(["http:", "https:"]).default("http://127.0.0.1:8080/function/auth/jwks"),
+    "the auth function's JWK Set",
+  ),
+  jwksCooldownMs: setting(
+    "COVE_JWKS_COOLDOWN_MS",
+    positiveInt(30_000),
+    "least time between JWK Set fetches when a token names an unknown key, in ms",
+  ),
+  jwksMaxAgeMs: setting("COVE_JWKS_MAX_AGE_MS", positiveInt(600_000), "JWK Set cache lifetime, in ms"),
+  jwksTimeoutMs: setting("COVE_JWKS_TIMEOUT_MS", positiveInt(5_000), "JWK Set fetch timeout, in ms"),
+  jwtIssuer: setting(
+    "COVE_JWT_ISSUER",
+    z.string().min(1).default(DEFAULT_ISSUER),
+    "required `iss` of tokens",
+  ),
+  jwtAudience: setting(
+    "COVE_JWT_AUDIENCE",
+    z.string().min(1).default(DEFAULT_AUDIENCE),
+    "required `aud` of tokens",
+  ),
+  revocationMemoryMs: setting(
+    "COVE_EDGE_REVOCATION_MEMORY_MS",
+    positiveInt((DEFAULT_ACCESS_TTL_SECONDS + 60) * 1000),
+    "how long the edge refuses tokens issued before a revocation; at least the access-token lifetime, in ms",
+  ),
+  maxFrameBytes: setting(
+    "COVE_EDGE_MAX_FRAME_BYTES",
+    positiveInt(65_536, 16 * 1024 * 1024),
+    "largest client frame",
+  ),
+  firstFrameTimeoutMs: setting(
+    "COVE_EDGE_FIRST_FRAME_TIMEOUT_MS",
+    positiveInt(10_000),
+    "time a client has after hello to send its first frame, in ms",
+  ),
+  idleTimeoutMs: setting(
+    "COVE_EDGE_IDLE_TIMEOUT_MS",
+    positiveInt(120_000).refine((ms) => ms >= 8_000, "must be at least 8000 (uWS counts in 4 s steps)"),
+    "a socket with no traffic for this long is dropped; the edge pings before that, in ms",
+  ),
+  ratePerSec: setting("COVE_EDGE_RATE_PER_SEC", positiveInt(20), "frames per second per socket (sustained)"),
+  rateBurst: setting("COVE_EDGE_RATE_BURST", positiveInt(40), "frames per socket in a burst"),
+  userRatePerSec: setting(
+    "COVE_EDGE_USER_RATE_PER_SEC",
+    positiveInt(50),
+    "frames per second per user over all their sockets on one edge (sustained)",
+  ),
+  userRateBurst: setting("COVE_EDGE_USER_RATE_BURST", positiveInt(100), "frames per user in a burst"),
+  rateStrikes: setting(
+    "COVE_EDGE_RATE_STRIKES",
+    positiveInt(10),
+    "rate-limited frames tolerated (regained at one per second) before the socket is closed",
+  ),
+  maxSocketsPerUser: setting(
+    "COVE_EDGE_MAX_SOCKETS_PER_USER",
+    positiveInt(10),
+    "open sockets per user on one edge; a new one closes the oldest",
+  ),
+  maxBackpressureBytes: setting(
+    "COVE_EDGE_MAX_BACKPRESSURE_BYTES",
+    positiveInt(262_144),
+    "bytes waiting to be sent to one socket before it is closed as too slow",
+  ),
+  drainMs: setting(
+    "COVE_EDGE_DRAIN_MS",
+    positiveInt(10_000),
+    "how long SIGTERM waits for clients to leave before exiting, in ms",
+  ),
 } as const

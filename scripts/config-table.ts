@@ -11,7 +11,8 @@ const SECTIONS: Array<[string, string]> = [
   ["stackFields", "`npm start` (the local stack)"],
   ["gatewayFields", "The edge (`gateway/`)"],
   ["functionFields", "Every function"],
-  ["authFields", "The auth function"],
+  ["authFields", "The auth function (besides every function's)"],
+  ["conversationsFields", "The conversations function (besides every function's)"],
   ["functionServerFields", "The function server (each function's container or process)"],
   ["connectorFields", "The connector run on its own"],
 ]
@@ -32,7 +33,11 @@ export function configTables(): string {
     const fields = (settings as Record<string, Fields | undefined>)[name]
     if (fields === undefined) continue
     out.push(`**${title}**`, "", "| variable | secret file | default | meaning |", "|---|---|---|---|")
+    // Sections that extend "every function" list only what they add.
+    const inherited =
+      name === "functionFields" ? new Set<Field>() : new Set<Field>(Object.values(settings.functionFields))
     for (const field of Object.values(fields)) {
+      if (inherited.has(field)) continue
       const file = field.kind === "secret" ? `\`${field.file}\`` : ""
       out.push(
         `| \`${field.env}\` | ${file} | ${defaultOf(field)} | ${field.description.replace(/\|/g, "\\|")} |`,

@@ -1,21 +1,33 @@
-import type { DeliveryBus, MessageStore } from "../../lib/ports"
+import type { DeliveryBus, SequencerStore } from "../../lib/ports"
 import type { BatchResult, EventBatch } from "../../lib/protocol/events"
 import { parseBatch } from "./input"
 
 export type PersistPorts = {
-  readonly messages: MessageStore
+  readonly sequencer: SequencerStore
   readonly deliveries: DeliveryBus
   readonly now: () => Date
 }
 
 /**
- * The sequencer: stores a batch once, giving each conversation contiguous seqs, then tells the
- * edges. Safe to run twice with the same batch: duplicates are not stored again, and their
- * deliveries are re-published (clients drop what they already have by seq).
+ * The sequencer: applies a batch once, giving each conversation contiguous seqs, then tells the
+ * edges. Safe to run twice with the same batch: nothing is stored twice, and duplicates are
+ * delivered again (clients drop what they already have by seq). Events the sender may not send
+ * (not a member, unknown or recalled target, someone else's message) are refused one by one
+ * and dead-lettered by the connector.
  */
 export async function handle(batch: EventBatch, ports: PersistPorts): Promise<BatchResult> {
   const { valid, rejected } = parseBatch(batch)
-  const result = await ports.messages.storeBatch(valid, ports.now())
-  await ports.deliveries.deliver([...result.duplicates, ...result.stored])
-  return { processed: valid.length, rejected }
+  const result = await ports.sequencer.apply(
+    valid.map((v) => v.event),
+    ports.now(),
+  )
+  await ports.deliveries.deliver([...result.duplicates, ...result.stored, ...result.reads])
+  const refused = new Map(result.refused.map((r) => [r.event, r.code]))
+  const notAllowed = valid.flatMap((v) => {
+    const code = refused.get(v.event)
+    return code === undefined
+      ? []
+      : [{ seq: v.seq, code, message: `${v.event.type} by ${v.event.from} in ${v.event.conv}` }]
+  })
+  return { processed: valid.length - notAllowed.length, rejected: [...rejected, ...notAllowed] }
 }

@@ -1,15 +1,16 @@
-import type { BatchResult, EventBatch, NewMessage } from "../../lib/protocol/events"
-import { newMessage } from "../../lib/protocol/events"
+import type { BatchResult, EventBatch, InboundEvent } from "../../lib/protocol/events"
+import { inboundEvent } from "../../lib/protocol/events"
 import { HEADERS, PROTOCOL_VERSION } from "../../lib/protocol/subjects"
 
 export type ParsedBatch = {
-  readonly valid: ReadonlyArray<NewMessage>
+  /** Each valid event with its stream sequence, in batch order. */
+  readonly valid: ReadonlyArray<{ readonly seq: number; readonly event: InboundEvent }>
   readonly rejected: BatchResult["rejected"]
 }
 
-/** Splits a batch into messages the sequencer can store and the ones it refuses (dead-lettered). */
+/** Splits a batch into events the sequencer can apply and the ones it refuses (dead-lettered). */
 export function parseBatch(batch: EventBatch): ParsedBatch {
-  const valid: NewMessage[] = []
+  const valid: { seq: number; event: InboundEvent }[] = []
   const rejected: { seq: number; code: string; message: string }[] = []
   for (const item of batch.messages) {
     const version = item.headers[HEADERS.version]
@@ -17,8 +18,8 @@ export function parseBatch(batch: EventBatch): ParsedBatch {
       rejected.push({ seq: item.seq, code: "UNSUPPORTED_VERSION", message: `protocol version ${version}` })
       continue
     }
-    const parsed = newMessage.safeParse(item.data)
-    if (parsed.success) valid.push(parsed.data)
+    const parsed = inboundEvent.safeParse(item.data)
+    if (parsed.success) valid.push({ seq: item.seq, event: parsed.data })
     else {
       const message = parsed.error.issues
         .map((i) => `${i.path.join(".") || "(data)"}: ${i.message}`)

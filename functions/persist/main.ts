@@ -1,6 +1,6 @@
 import { connectNats, natsDeliveryBus } from "../../lib/adapters/nats"
 import { createPool } from "../../lib/adapters/pg"
-import { pgMessageStore } from "../../lib/adapters/pg-messages"
+import { pgSequencerStore } from "../../lib/adapters/pg-sequencer"
 import { loadConfig, processSource } from "../../lib/config"
 import { defineFunction } from "../../lib/function/harness"
 import { parseInput } from "../../lib/function/input"
@@ -26,7 +26,7 @@ export default defineFunction({
     return {
       pool,
       nc,
-      messages: pgMessageStore(pool),
+      sequencer: pgSequencerStore(pool),
       deliveries: natsDeliveryBus(nc),
       now: () => new Date(),
     }

@@ -1,7 +1,6 @@
 import { connect, type NatsConnection, headers as natsHeaders } from "nats"
 import type { Logger } from "../log"
 import type { DeliveryBus } from "../ports"
-import type { StoredMessage } from "../protocol/events"
 import { HEADERS, PROTOCOL_VERSION, subjects } from "../protocol/subjects"
 
 export async function connectNats(url: string, name: string, log: Logger): Promise<NatsConnection> {
@@ -21,14 +20,11 @@ const encoder = new TextEncoder()
 
 export function natsDeliveryBus(nc: NatsConnection): DeliveryBus {
   return {
-    async deliver(messages: readonly StoredMessage[]): Promise<void> {
-      for (const m of messages) {
-        const h = natsHeaders()
-        h.set(HEADERS.version, String(PROTOCOL_VERSION))
-        nc.publish(subjects.delivery(m.conv), encoder.encode(JSON.stringify({ type: "message", ...m })), {
-          headers: h,
-        })
-      }
+    async deliver(events) {
+      const h = natsHeaders()
+      h.set(HEADERS.version, String(PROTOCOL_VERSION))
+      for (const e of events)
+        nc.publish(subjects.delivery(e.conv), encoder.encode(JSON.stringify(e)), { headers: h })
       await nc.flush()
     },
   }

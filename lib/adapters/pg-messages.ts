@@ -1,105 +1,103 @@
 import type pg from "pg"
-import type { MessageStore, StoreBatchResult } from "../ports"
-import type { MessageBody, NewMessage, StoredMessage } from "../protocol/events"
+import type { HistoryStore } from "../ports"
+import type { MessageBody, StoredEvent } from "../protocol/events"
 
-type Row = {
+/** The columns every reader of `messages` selects, in this order. */
+export const EVENT_COLUMNS =
+  "conversation_id, seq, id, sender_id, kind, target_id, body, reply_to, sent_at, edited_at, recalled_at, emoji, reaction_op"
+
+export type EventRow = {
   conversation_id: string
   seq: string
   id: string
   sender_id: string
-  body: MessageBody
+  kind: StoredEvent["type"]
+  target_id: string | null
+  body: MessageBody | null
   reply_to: string | null
   sent_at: Date
+  edited_at: Date | null
+  recalled_at: Date | null
+  emoji: string | null
+  reaction_op: "add" | "remove" | null
 }
 
-function toStored(row: Row): StoredMessage {
-  return {
+export function toStoredEvent(row: EventRow, reactions?: Record<string, number>): StoredEvent {
+  const base = {
     conv: row.conversation_id,
     seq: Number(row.seq),
     id: row.id,
     from: row.sender_id,
-    body: row.body,
-    ...(row.reply_to === null ? {} : { reply_to: row.reply_to }),
     ts: row.sent_at.toISOString(),
+  }
+  switch (row.kind) {
+    case "message":
+      return {
+        ...base,
+        type: "message",
+        body: row.recalled_at === null ? row.body : null,
+        ...(row.reply_to === null ? {} : { reply_to: row.reply_to }),
+        ...(row.edited_at === null || row.recalled_at !== null
+          ? {}
+          : { edited_at: row.edited_at.toISOString() }),
+        ...(row.recalled_at === null ? {} : { recalled: true as const }),
+        ...(reactions === undefined ? {} : { reactions }),
+      }
+    case "edit":
+      // An edit of a message recalled later shows no text either.
+      return { ...base, type: "edit", target: row.target_id as string, body: row.body as MessageBody }
+    case "recall":
+      return { ...base, type: "recall", target: row.target_id as string }
+    case "reaction":
+      return {
+        ...base,
+        type: "reaction",
+        target: row.target_id as string,
+        emoji: row.emoji as string,
+        op: row.reaction_op as "add" | "remove",
+      }
   }
 }
 
-export function pgMessageStore(pool: pg.Pool): MessageStore {
+export function pgHistoryStore(pool: pg.Pool): HistoryStore {
   return {
-    async storeBatch(messages: readonly NewMessage[]): Promise<StoreBatchResult> {
-      if (messages.length === 0) return { stored: [], duplicates: [] }
-      const client = await pool.connect()
-      try {
-        await client.query("BEGIN")
-        const existing = await client.query<Row>(
-          `SELECT conversation_id, seq, id, sender_id, body, reply_to, sent_at
-             FROM messages
-            WHERE (sender_id, id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))`,
-          [messages.map((m) => m.from), messages.map((m) => m.id)],
+    async history(conversationId, query) {
+      // One row more than asked tells whether there is more; the primary key serves both orders.
+      const { rows } =
+        query.direction === "forward"
+          ? await pool.query<EventRow>(
+              `SELECT ${EVENT_COLUMNS} FROM messages
+                WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+              [conversationId, query.after, query.limit + 1],
+            )
+          : await pool.query<EventRow>(
+              `SELECT ${EVENT_COLUMNS} FROM messages
+                WHERE conversation_id = $1 AND ($2::bigint IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3`,
+              [conversationId, query.before ?? null, query.limit + 1],
+            )
+      const more = rows.length > query.limit
+      const page = rows.slice(0, query.limit)
+      if (query.direction === "backward") page.reverse()
+      const messageIds = page.filter((r) => r.kind === "message" && r.recalled_at === null).map((r) => r.id)
+      const counts = new Map<string, Record<string, number>>()
+      if (messageIds.length > 0) {
+        const reactions = await pool.query<{ message_id: string; emoji: string; n: number }>(
+          `SELECT message_id, emoji, count(*)::int AS n FROM reactions
+            WHERE conversation_id = $1 AND message_id = ANY($2::uuid[])
+            GROUP BY message_id, emoji ORDER BY message_id, emoji`,
+          [conversationId, messageIds],
         )
-        const known = new Map(existing.rows.map((r) => [`${r.sender_id}/${r.id}`, r]))
-        const fresh: NewMessage[] = []
-        const duplicates: StoredMessage[] = []
-        for (const m of messages) {
-          const key = `${m.from}/${m.id}`
-          const row = known.get(key)
-          if (row !== undefined) {
-            // Report each duplicate once, even if the batch repeats it.
-            if (!duplicates.some((d) => d.from === m.from && d.id === m.id)) duplicates.push(toStored(row))
-            continue
-          }
-          if (fresh.some((f) => f.from === m.from && f.id === m.id)) continue
-          fresh.push(m)
-        }
-        const counts = new Map<string, number>()
-        for (const m of fresh) counts.set(m.conv, (counts.get(m.conv) ?? 0) + 1)
-        // Reserve a block of seqs per conversation; the row lock makes this the single writer.
-        const heads = await client.query<{ conversation_id: string; last_seq: string }>(
-          `INSERT INTO conversation_heads AS h (conversation_id, last_seq)
-           SELECT * FROM unnest($1::text[], $2::bigint[])
-           ON CONFLICT (conversation_id) DO UPDATE SET last_seq = h.last_seq + EXCLUDED.last_seq
-           RETURNING conversation_id, last_seq`,
-          [[...counts.keys()], [...counts.values()]],
-        )
-        const next = new Map<string, number>()
-        for (const h of heads.rows) {
-          next.set(h.conversation_id, Number(h.last_seq) - (counts.get(h.conversation_id) ?? 0) + 1)
-        }
-        const stored: StoredMessage[] = fresh.map((m) => {
-          const seq = next.get(m.conv) as number
-          next.set(m.conv, seq + 1)
-          return {
-            conv: m.conv,
-            seq,
-            id: m.id,
-            from: m.from,
-            body: m.body,
-            ...(m.reply_to === undefined ? {} : { reply_to: m.reply_to }),
-            ts: m.ts,
-          }
-        })
-        if (stored.length > 0) {
-          await client.query(
-            `INSERT INTO messages (conversation_id, seq, id, sender_id, body, reply_to, sent_at)
-             SELECT * FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::jsonb[], $6::uuid[], $7::timestamptz[])`,
-            [
-              stored.map((s) => s.conv),
-              stored.map((s) => s.seq),
-              stored.map((s) => s.id),
-              stored.map((s) => s.from),
-              stored.map((s) => JSON.stringify(s.body)),
-              stored.map((s) => s.reply_to ?? null),
-              stored.map((s) => s.ts),
-            ],
-          )
-        }
-        await client.query("COMMIT")
-        return { stored, duplicates }
-      } catch (err) {
-        await client.query("ROLLBACK").catch(() => undefined)
-        throw err
-      } finally {
-        client.release()
+        for (const r of reactions.rows)
+          counts.set(r.message_id, { ...counts.get(r.message_id), [r.emoji]: r.n })
+      }
+      return {
+        items: page.map((r) =>
+          toStoredEvent(
+            r,
+            r.kind === "message" && r.recalled_at === null ? (counts.get(r.id) ?? {}) : undefined,
+          ),
+        ),
+        more,
       }
     },
   }

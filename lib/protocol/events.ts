@@ -2,31 +2,120 @@
 import { z } from "zod"
 import { safeId, uuid } from "./ids"
 
-export const textBody = z.object({ kind: z.literal("text"), text: z.string().min(1).max(16_384) })
+/**
+ * Text is kept exactly as sent (no normalisation). What PostgreSQL cannot store in jsonb, a NUL
+ * or a lone UTF-16 surrogate, is refused here, before anything is acknowledged.
+ */
+export const messageText = z
+  .string()
+  .min(1, "must not be empty")
+  .max(16_384, "must be at most 16,384 characters")
+  .refine((t) => !t.includes("\u0000"), "must not contain NUL characters")
+  .refine((t) => t.isWellFormed(), "must be well-formed Unicode (no lone surrogates)")
+export const textBody = z.object({ kind: z.literal("text"), text: messageText })
 export const messageBody = z.discriminatedUnion("kind", [textBody])
 export type MessageBody = z.output<typeof messageBody>
 
-/** A message accepted by the edge (or POST /function/messages), not yet sequenced. */
-export const newMessage = z.object({
+/** A reaction: one emoji (or a short sequence, e.g. with skin tone), no spaces or controls. */
+export const emoji = z
+  .string()
+  .min(1)
+  .max(64)
+  .refine(
+    (e) => e.isWellFormed() && !/[\s\p{Cc}]/u.test(e),
+    "must be an emoji without spaces or control characters",
+  )
+
+const inboundBase = {
   v: z.literal(1),
-  id: uuid,
   conv: safeId,
   from: safeId,
+  ts: z.iso.datetime({ offset: true }),
+}
+
+/** A message accepted by the edge (or POST /function/messages), not yet sequenced. */
+export const newMessage = z.object({
+  ...inboundBase,
+  type: z.literal("message"),
+  id: uuid,
   body: messageBody,
   reply_to: uuid.optional(),
-  ts: z.iso.datetime({ offset: true }),
 })
 export type NewMessage = z.output<typeof newMessage>
 
-/** A message after the sequencer stored it; what members receive. */
-export type StoredMessage = {
+/** Events about an earlier message; each gets its own seq. `id` is the event's client id. */
+export const editEvent = z.object({
+  ...inboundBase,
+  type: z.literal("edit"),
+  id: uuid,
+  target: uuid,
+  body: messageBody,
+})
+export const recallEvent = z.object({ ...inboundBase, type: z.literal("recall"), id: uuid, target: uuid })
+export const reactionEvent = z.object({
+  ...inboundBase,
+  type: z.literal("reaction"),
+  id: uuid,
+  target: uuid,
+  emoji,
+  op: z.enum(["add", "remove"]),
+})
+/** A read receipt: the member has read up to `seq`. Monotonic; not an event with a seq. */
+export const readEvent = z.object({ ...inboundBase, type: z.literal("read"), seq: z.number().int().min(0) })
+
+export const inboundEvent = z.discriminatedUnion("type", [
+  newMessage,
+  editEvent,
+  recallEvent,
+  reactionEvent,
+  readEvent,
+])
+export type InboundEvent = z.output<typeof inboundEvent>
+export type EditEvent = z.output<typeof editEvent>
+export type RecallEvent = z.output<typeof recallEvent>
+export type ReactionEvent = z.output<typeof reactionEvent>
+export type ReadEvent = z.output<typeof readEvent>
+
+type StoredBase = {
   readonly conv: string
   readonly seq: number
   readonly id: string
   readonly from: string
-  readonly body: MessageBody
-  readonly reply_to?: string
   readonly ts: string
+}
+
+/** A message as members receive it and as history shows it (with later edits and recalls applied). */
+export type StoredMessage = StoredBase & {
+  readonly type: "message"
+  /** null once recalled. */
+  readonly body: MessageBody | null
+  readonly reply_to?: string
+  readonly edited_at?: string
+  readonly recalled?: true
+  /** In history: reactions per emoji. */
+  readonly reactions?: Readonly<Record<string, number>>
+}
+export type StoredEdit = StoredBase & {
+  readonly type: "edit"
+  readonly target: string
+  readonly body: MessageBody
+}
+export type StoredRecall = StoredBase & { readonly type: "recall"; readonly target: string }
+export type StoredReaction = StoredBase & {
+  readonly type: "reaction"
+  readonly target: string
+  readonly emoji: string
+  readonly op: "add" | "remove"
+}
+/** Everything that has a seq in a conversation. */
+export type StoredEvent = StoredMessage | StoredEdit | StoredRecall | StoredReaction
+
+/** Delivered to the other members when a member's read position moves forward. */
+export type ReadReceipt = {
+  readonly type: "read"
+  readonly conv: string
+  readonly user: string
+  readonly seq: number
 }
 
 /** One message of a batch the connector POSTs to an event function. */
@@ -49,4 +138,17 @@ export type EventBatch = z.output<typeof eventBatch>
 export type BatchResult = {
   readonly processed: number
   readonly rejected: ReadonlyArray<{ seq: number; code: string; message: string }>
+}
+
+/**
+ * A membership change. Published on `subjects.userMembership(user)` for each user added or
+ * removed (edges subscribe or unsubscribe that user's sockets) and on the conversation's
+ * delivery subject (members' clients update their member list).
+ */
+export type MembershipEvent = {
+  readonly type: "membership"
+  readonly conv: string
+  readonly added: readonly string[]
+  readonly removed: readonly string[]
+  readonly by: string
 }

@@ -40,8 +40,19 @@ export function partitionOf(conversationId: string, partitions: number): number 
   return hash % partitions
 }
 
-/** Where new messages go before the sequencer: the persist function's topic. */
+/** Where new messages go before the sequencer: the persist function's topic and stream (stack.yml). */
 export const INBOUND_TOPIC = "cove.in"
+export const INBOUND_STREAM = "COVE_IN"
+
+/**
+ * JetStream's dedup id for an inbound event: per sender, so nobody can claim another user's
+ * message id. A read receipt has no id of its own: the same position read twice is one event.
+ */
+export function inboundDedupId(
+  event: { from: string } & ({ id: string } | { type: "read"; conv: string; seq: number }),
+): string {
+  return "id" in event ? `${event.from}:${event.id}` : `${event.from}:read:${event.conv}:${event.seq}`
+}
 
 export const subjects = {
   inbound: (conversationId: string, partitions: number) =>
@@ -49,7 +60,17 @@ export const subjects = {
   /** Core NATS, one per conversation: each edge subscribes once per conversation it serves. */
   delivery: (conversationId: string) => `cove.deliver.${token(conversationId, "conversation id")}`,
   deadLetter: (functionName: string) => `cove.dlq.${token(functionName, "function name")}`,
+  /** Core NATS: the user's sessions were revoked; every edge closes that user's sockets. */
+  userRevoked: (userId: string) => `cove.user.${token(userId, "user id")}.revoked`,
+  /** Core NATS: the user joined or left a conversation; edges (un)subscribe that user's sockets. */
+  userMembership: (userId: string) => `cove.user.${token(userId, "user id")}.membership`,
 } as const
+
+/** What an edge subscribes to once to hear every `subjects.userMembership`. */
+export const USER_MEMBERSHIP_SUBJECTS = "cove.user.*.membership"
+
+/** What an edge subscribes to once to hear every `subjects.userRevoked`. */
+export const USER_REVOKED_SUBJECTS = "cove.user.*.revoked"
 
 export const DEAD_LETTER_STREAM = "COVE_DLQ"
 export const DEAD_LETTER_SUBJECTS = "cove.dlq.>"

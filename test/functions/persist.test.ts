@@ -1,15 +1,41 @@
 import { randomUUID } from "node:crypto"
 import { connect, type Msg } from "nats"
-import t from "tap"
+import type pg from "pg"
+import t, { type Test } from "tap"
 import { handle } from "../../functions/persist/handler"
 import { natsDeliveryBus } from "../../lib/adapters/nats"
-import { pgMessageStore } from "../../lib/adapters/pg-messages"
-import type { EventBatch, NewMessage } from "../../lib/protocol/events"
+import { pgConversationStore } from "../../lib/adapters/pg-conversations"
+import { pgHistoryStore } from "../../lib/adapters/pg-messages"
+import { pgSequencerStore } from "../../lib/adapters/pg-sequencer"
+import type { EventBatch, InboundEvent, NewMessage } from "../../lib/protocol/events"
 import { subjects } from "../../lib/protocol/subjects"
 import { eventually, withNats, withPostgres, withSchema } from "../support/servers"
 
-function message(conv: string, text: string, from = "alice"): NewMessage {
-  return { v: 1, id: randomUUID(), conv, from, body: { kind: "text", text }, ts: new Date().toISOString() }
+const ALICE = "00000000-0000-4000-8000-00000000a11c"
+const BOB = "00000000-0000-4000-8000-000000000b0b"
+const CAROL = "00000000-0000-4000-8000-0000000ca201"
+const ts = () => new Date().toISOString()
+
+/** Users and conversations as the auth and conversations functions would have made them. */
+async function setUp(pool: pg.Pool): Promise<void> {
+  for (const [id, name] of [
+    [ALICE, "alice"],
+    [BOB, "bob"],
+    [CAROL, "carol"],
+  ]) {
+    await pool.query(
+      "INSERT INTO users (id, username, username_key, password_hash, created_at) VALUES ($1, $2, $2, 'x', now())",
+      [id, name],
+    )
+  }
+  const conversations = pgConversationStore(pool)
+  // alice owns every group; bob is a member of conv-a; carol of none.
+  await conversations.createGroup("conv-a", "a", ALICE, [BOB], new Date())
+  for (const conv of ["conv-b", "conv-x"]) await conversations.createGroup(conv, conv, ALICE, [], new Date())
+}
+
+function message(conv: string, text: string, from = ALICE): NewMessage {
+  return { v: 1, type: "message", id: randomUUID(), conv, from, body: { kind: "text", text }, ts: ts() }
 }
 
 function batchOf(items: unknown[]): EventBatch {
@@ -21,23 +47,28 @@ function batchOf(items: unknown[]): EventBatch {
   }
 }
 
-t.test("the sequencer stores once, with contiguous seqs per conversation, then delivers", async (t) => {
+async function fixture(t: Test) {
   const [pgServer, nats] = await Promise.all([withPostgres(t), withNats(t)])
   const { pool } = await withSchema(t, pgServer)
+  await setUp(pool)
   const nc = await connect({ servers: nats.url })
   t.teardown(() => nc.close())
-  const ports = { messages: pgMessageStore(pool), deliveries: natsDeliveryBus(nc), now: () => new Date() }
-
   const delivered: Msg[] = []
   const sub = nc.subscribe("cove.deliver.>", { callback: (_err, msg) => delivered.push(msg) })
   t.teardown(() => sub.unsubscribe())
   await nc.flush()
+  const ports = { sequencer: pgSequencerStore(pool), deliveries: natsDeliveryBus(nc), now: () => new Date() }
+  const history = async (conv: string) =>
+    (await pgHistoryStore(pool).history(conv, { direction: "forward", after: 0, limit: 100 })).items
+  return { pool, delivered, ports, history }
+}
 
+t.test("the sequencer stores once, with contiguous seqs per conversation, then delivers", async (t) => {
+  const { pool, delivered, ports } = await fixture(t)
   const a1 = message("conv-a", "一")
   const a2 = message("conv-a", "二 👋")
   const b1 = message("conv-b", "one")
-  const first = await handle(batchOf([a1, b1, a2]), ports)
-  t.same(first, { processed: 3, rejected: [] })
+  t.same(await handle(batchOf([a1, b1, a2]), ports), { processed: 3, rejected: [] })
 
   // A redelivery of the same batch plus one new message: nothing is stored twice.
   const a3 = message("conv-a", "三")
@@ -56,7 +87,6 @@ t.test("the sequencer stores once, with contiguous seqs per conversation, then d
     ],
     "each conversation counts from 1 without gaps, Unicode kept as sent",
   )
-
   await eventually(async () => (delivered.length >= 7 ? true : undefined), "deliveries")
   const a = delivered
     .filter((m) => m.subject === subjects.delivery("conv-a"))
@@ -69,12 +99,8 @@ t.test("the sequencer stores once, with contiguous seqs per conversation, then d
   )
 })
 
-t.test("invalid events are rejected one by one, the rest stored", async (t) => {
-  const [pgServer, nats] = await Promise.all([withPostgres(t), withNats(t)])
-  const { pool } = await withSchema(t, pgServer)
-  const nc = await connect({ servers: nats.url })
-  t.teardown(() => nc.close())
-  const ports = { messages: pgMessageStore(pool), deliveries: natsDeliveryBus(nc), now: () => new Date() }
+t.test("invalid events and non-members are rejected one by one, the rest stored", async (t) => {
+  const { pool, ports } = await fixture(t)
   const good = message("conv-x", "fine")
   const result = await handle(
     batchOf([
@@ -82,6 +108,7 @@ t.test("invalid events are rejected one by one, the rest stored", async (t) => {
       { ...message("conv.x.*", "bad subject") },
       { nonsense: true },
       message("conv-x", ""),
+      message("conv-x", "not a member", BOB),
     ]),
     ports,
   )
@@ -92,9 +119,131 @@ t.test("invalid events are rejected one by one, the rest stored", async (t) => {
       [2, "INVALID_INPUT"],
       [3, "INVALID_INPUT"],
       [4, "INVALID_INPUT"],
+      [5, "NOT_A_MEMBER"],
     ],
   )
   t.match(result.rejected[0]?.message, /conv/)
   const { rows } = await pool.query("SELECT id FROM messages")
   t.same(rows, [{ id: good.id }])
+})
+
+t.test("edits, recalls and reactions are events with their own seq, applied to their target", async (t) => {
+  const { ports, history, delivered } = await fixture(t)
+  const hello = message("conv-a", "hello", BOB)
+  const ev = (e: Record<string, unknown>, from = BOB): InboundEvent =>
+    ({ v: 1, conv: "conv-a", from, ts: ts(), id: randomUUID(), ...e }) as InboundEvent
+  // The message and its edit in one batch: the edit sees the message.
+  const r1 = await handle(
+    batchOf([
+      hello,
+      ev({ type: "edit", target: hello.id, body: { kind: "text", text: "hello, edited" } }),
+      ev({ type: "reaction", target: hello.id, emoji: "👍", op: "add" }),
+      ev({ type: "reaction", target: hello.id, emoji: "👍", op: "add" }, ALICE),
+      ev({ type: "reaction", target: hello.id, emoji: "🎉", op: "add" }, ALICE),
+    ]),
+    ports,
+  )
+  t.same(r1, { processed: 5, rejected: [] })
+  let items = await history("conv-a")
+  t.same(
+    items.map((i) => [i.seq, i.type]),
+    [
+      [1, "message"],
+      [2, "edit"],
+      [3, "reaction"],
+      [4, "reaction"],
+      [5, "reaction"],
+    ],
+  )
+  t.match(items[0], {
+    type: "message",
+    body: { text: "hello, edited" },
+    edited_at: String,
+    reactions: { "👍": 2, "🎉": 1 },
+  })
+
+  const other = message("conv-a", "alice's")
+  await handle(batchOf([other]), ports)
+  const r2 = await handle(
+    batchOf([
+      ev({ type: "edit", target: other.id, body: { kind: "text", text: "not yours" } }),
+      ev({ type: "recall", target: randomUUID() }),
+      ev({ type: "reaction", target: hello.id, emoji: "🎉", op: "remove" }, ALICE),
+      ev({ type: "edit", target: hello.id, body: { kind: "text", text: "x" } }, CAROL),
+      ev({ type: "reaction", target: hello.id, emoji: "two words", op: "add" }),
+    ]),
+    ports,
+  )
+  t.same(
+    r2.rejected.map((r) => [r.seq, r.code]).sort((x, y) => Number(x[0]) - Number(y[0])),
+    [
+      [1, "FORBIDDEN"],
+      [2, "TARGET_NOT_FOUND"],
+      [4, "NOT_A_MEMBER"],
+      [5, "INVALID_INPUT"],
+    ],
+    "a member edits only their own message; targets must exist; emoji are checked",
+  )
+  t.equal(r2.processed, 1)
+
+  // A group admin (here the owner) may recall anyone's message; after that it is gone for everyone.
+  await handle(batchOf([ev({ type: "recall", target: hello.id }, ALICE)]), ports)
+  items = await history("conv-a")
+  const recalled = items.find((i) => i.id === hello.id)
+  t.match(recalled, { type: "message", body: null, recalled: true })
+  t.notOk(
+    "reactions" in (recalled ?? {}) &&
+      Object.keys((recalled as { reactions?: object }).reactions ?? {}).length > 0,
+  )
+  const late = await handle(
+    batchOf([ev({ type: "edit", target: hello.id, body: { kind: "text", text: "again" } })]),
+    ports,
+  )
+  t.same(
+    late.rejected.map((r) => r.code),
+    ["TARGET_RECALLED"],
+  )
+  t.same(
+    items.map((i) => i.seq),
+    items.map((_, n) => n + 1),
+    "events and messages share one contiguous sequence",
+  )
+  await eventually(
+    async () => (delivered.some((m) => m.json<{ type: string }>().type === "recall") ? true : undefined),
+    "recall delivered",
+  )
+})
+
+t.test("read receipts only move forward, never past the last seq, and are delivered", async (t) => {
+  const { pool, ports, delivered } = await fixture(t)
+  await handle(batchOf([message("conv-a", "1"), message("conv-a", "2"), message("conv-a", "3")]), ports)
+  const read = (seq: number, from = BOB) => ({ v: 1, type: "read", conv: "conv-a", from, seq, ts: ts() })
+  await handle(batchOf([read(2), read(1)]), ports)
+  const at = async () =>
+    Number(
+      (await pool.query("SELECT last_read_seq FROM conversation_members WHERE user_id = $1", [BOB])).rows[0]
+        .last_read_seq,
+    )
+  t.equal(await at(), 2, "the highest of the batch")
+  await handle(batchOf([read(1)]), ports)
+  t.equal(await at(), 2, "never backwards")
+  await handle(batchOf([read(99)]), ports)
+  t.equal(await at(), 3, "capped at the conversation's last seq")
+  const refused = await handle(batchOf([read(1, CAROL)]), ports)
+  t.same(
+    refused.rejected.map((r) => r.code),
+    ["NOT_A_MEMBER"],
+  )
+  await eventually(
+    async () =>
+      delivered.filter((m) => m.json<{ type: string }>().type === "read").length === 2 ? true : undefined,
+    "two receipts delivered (2, then 3)",
+  )
+  t.same(
+    delivered.filter((m) => m.json<{ type: string }>().type === "read").map((m) => m.json()),
+    [
+      { type: "read", conv: "conv-a", user: BOB, seq: 2 },
+      { type: "read", conv: "conv-a", user: BOB, seq: 3 },
+    ],
+  )
 })

@@ -1,0 +1,202 @@
+/**
+ * Conversations: direct (one per pair) and groups with roles, membership changes as events.
+ * Non-members get NOT_FOUND, never FORBIDDEN, so that ids reveal nothing.
+ */
+import { AppError } from "../../lib/errors"
+import type {
+  Caller,
+  Conversation,
+  ConversationStore,
+  ConversationSummary,
+  Member,
+  MembershipBus,
+  Role,
+} from "../../lib/ports"
+import type { CreateInput } from "./input"
+
+export type ConversationPorts = {
+  readonly conversations: ConversationStore
+  readonly membership: MembershipBus
+  readonly now: () => Date
+  readonly newId: () => string
+  /** Most members a group may have, its owner included. */
+  readonly maxMembers: number
+}
+
+export type ConversationView = {
+  id: string
+  kind: "direct" | "group"
+  title: string | null
+  created_by: string
+  created_at: string
+}
+
+function view(c: Conversation): ConversationView {
+  return {
+    id: c.id,
+    kind: c.kind,
+    title: c.title,
+    created_by: c.createdBy,
+    created_at: c.createdAt.toISOString(),
+  }
+}
+
+function memberView(m: Member) {
+  return { id: m.userId, username: m.username, role: m.role, joined_at: m.joinedAt.toISOString() }
+}
+
+function summaryView(s: ConversationSummary) {
+  return {
+    ...view(s),
+    role: s.role,
+    unread: s.unread,
+    last_read_seq: s.lastReadSeq,
+    last_message: s.lastMessage,
+  }
+}
+
+async function requireRole(
+  p: ConversationPorts,
+  conv: string,
+  caller: Caller,
+  allowed?: readonly Role[],
+): Promise<Role> {
+  const role = await p.conversations.roleOf(conv, caller.userId)
+  if (role === undefined) throw new AppError("NOT_FOUND", "No such conversation.")
+  if (allowed !== undefined && !allowed.includes(role)) {
+    throw new AppError("FORBIDDEN", `Only ${allowed.join(" or ")}s may do this.`)
+  }
+  return role
+}
+
+async function requireGroup(p: ConversationPorts, conv: string): Promise<Conversation> {
+  const c = await p.conversations.get(conv)
+  if (c === undefined) throw new AppError("NOT_FOUND", "No such conversation.")
+  if (c.kind !== "group") throw new AppError("INVALID_INPUT", "Direct conversations have fixed members.")
+  return c
+}
+
+async function requireActive(p: ConversationPorts, ids: readonly string[]): Promise<void> {
+  const active = await p.conversations.activeUsers(ids)
+  const unknown = ids.filter((id) => !active.has(id))
+  if (unknown.length > 0) {
+    throw new AppError("INVALID_INPUT", "Some members are not active users.", {
+      details: { unknown_users: unknown },
+    })
+  }
+}
+
+export async function create(
+  input: CreateInput,
+  caller: Caller,
+  p: ConversationPorts,
+): Promise<{ status: 200 | 201; body: ConversationView }> {
+  const now = p.now()
+  if (input.kind === "direct") {
+    const other = input.members[0] as string
+    if (other === caller.userId)
+      throw new AppError("INVALID_INPUT", "A direct conversation needs another member.")
+    await requireActive(p, [other])
+    const { conversation, created } = await p.conversations.openDirect(p.newId(), caller.userId, other, now)
+    if (created)
+      await p.membership.changed({
+        conv: conversation.id,
+        added: [caller.userId, other],
+        removed: [],
+        by: caller.userId,
+      })
+    return { status: created ? 201 : 200, body: view(conversation) }
+  }
+  const members = [...new Set(input.members)].filter((m) => m !== caller.userId)
+  await requireActive(p, members)
+  const conversation = await p.conversations.createGroup(p.newId(), input.title, caller.userId, members, now)
+  await p.membership.changed({
+    conv: conversation.id,
+    added: [caller.userId, ...members],
+    removed: [],
+    by: caller.userId,
+  })
+  return { status: 201, body: view(conversation) }
+}
+
+export async function list(caller: Caller, limit: number, p: ConversationPorts) {
+  return { items: (await p.conversations.listFor(caller.userId, limit)).map(summaryView) }
+}
+
+export async function get(conv: string, caller: Caller, p: ConversationPorts) {
+  const role = await requireRole(p, conv, caller)
+  const c = await p.conversations.get(conv)
+  if (c === undefined) throw new AppError("NOT_FOUND", "No such conversation.")
+  return { ...view(c), role }
+}
+
+export async function members(
+  conv: string,
+  after: string | undefined,
+  limit: number,
+  caller: Caller,
+  p: ConversationPorts,
+) {
+  await requireRole(p, conv, caller)
+  const page = await p.conversations.members(conv, after, limit)
+  return {
+    items: page.map(memberView),
+    next_after: page.length === limit ? (page.at(-1)?.userId ?? null) : null,
+  }
+}
+
+export async function addMembers(conv: string, ids: readonly string[], caller: Caller, p: ConversationPorts) {
+  await requireRole(p, conv, caller, ["owner", "admin"])
+  await requireGroup(p, conv)
+  await requireActive(p, ids)
+  const added = await p.conversations.addMembers(conv, ids, p.now(), p.maxMembers)
+  if (added === "full") {
+    throw new AppError("INVALID_INPUT", `A group has at most ${p.maxMembers} members.`, {
+      details: { max_members: p.maxMembers },
+    })
+  }
+  if (added.length > 0) await p.membership.changed({ conv, added, removed: [], by: caller.userId })
+  return { added }
+}
+
+export async function removeMember(conv: string, userId: string, caller: Caller, p: ConversationPorts) {
+  const callerRole = await requireRole(p, conv, caller, ["owner", "admin"])
+  await requireGroup(p, conv)
+  const targetRole = await p.conversations.roleOf(conv, userId)
+  if (targetRole === undefined) throw new AppError("NOT_FOUND", "That user is not a member.")
+  if (targetRole === "owner" || (targetRole === "admin" && callerRole !== "owner")) {
+    throw new AppError("FORBIDDEN", "Only the owner may remove an admin, and nobody the owner.")
+  }
+  await p.conversations.removeMember(conv, userId)
+  await p.membership.changed({ conv, added: [], removed: [userId], by: caller.userId })
+  return { removed: [userId] }
+}
+
+export async function leave(conv: string, caller: Caller, p: ConversationPorts) {
+  await requireRole(p, conv, caller)
+  await requireGroup(p, conv)
+  await p.conversations.removeMember(conv, caller.userId)
+  await p.membership.changed({ conv, added: [], removed: [caller.userId], by: caller.userId })
+  return { left: conv }
+}
+
+export async function rename(conv: string, title: string, caller: Caller, p: ConversationPorts) {
+  await requireRole(p, conv, caller, ["owner", "admin"])
+  await requireGroup(p, conv)
+  await p.conversations.rename(conv, title)
+  return get(conv, caller, p)
+}
+
+export async function setRole(
+  conv: string,
+  userId: string,
+  role: "admin" | "member",
+  caller: Caller,
+  p: ConversationPorts,
+) {
+  await requireRole(p, conv, caller, ["owner"])
+  await requireGroup(p, conv)
+  if (!(await p.conversations.setRole(conv, userId, role)))
+    throw new AppError("NOT_FOUND", "That user is not a member.")
+  return { id: userId, role }
+}

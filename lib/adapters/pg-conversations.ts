@@ -1,0 +1,217 @@
+import type pg from "pg"
+import type { Conversation, ConversationStore, ConversationSummary, Member, Role } from "../ports"
+import type { StoredMessage } from "../protocol/events"
+import { EVENT_COLUMNS, type EventRow, toStoredEvent } from "./pg-messages"
+import { inTransaction } from "./pg-transaction"
+
+type ConversationRow = {
+  id: string
+  kind: "direct" | "group"
+  title: string | null
+  created_by: string
+  created_at: Date
+}
+
+const CONVERSATION_COLUMNS = "c.id, c.kind, c.title, c.created_by, c.created_at"
+
+function toConversation(row: ConversationRow): Conversation {
+  return {
+    id: row.id,
+    kind: row.kind,
+    title: row.title,
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+  }
+}
+
+export function pgConversationStore(pool: pg.Pool): ConversationStore {
+  return {
+    openDirect(id, a, b, now) {
+      const [low, high] = a < b ? [a, b] : [b, a]
+      return inTransaction(pool, async (client) => {
+        const inserted = await client.query<ConversationRow>(
+          `INSERT INTO conversations AS c (id, kind, direct_key, created_by, created_at)
+           VALUES ($1, 'direct', $2, $3, $4)
+           ON CONFLICT (direct_key) DO NOTHING
+           RETURNING ${CONVERSATION_COLUMNS}`,
+          [id, `${low}:${high}`, a, now],
+        )
+        const row = inserted.rows[0]
+        if (row !== undefined) {
+          await client.query(
+            `INSERT INTO conversation_members (conversation_id, user_id, role, joined_at)
+             SELECT $1, unnest($2::uuid[]), 'member', $3`,
+            [id, [low, high], now],
+          )
+          return { conversation: toConversation(row), created: true }
+        }
+        const existing = await client.query<ConversationRow>(
+          `SELECT ${CONVERSATION_COLUMNS} FROM conversations c WHERE c.direct_key = $1`,
+          [`${low}:${high}`],
+        )
+        return { conversation: toConversation(existing.rows[0] as ConversationRow), created: false }
+      })
+    },
+
+    createGroup(id, title, owner, members, now) {
+      return inTransaction(pool, async (client) => {
+        const { rows } = await client.query<ConversationRow>(
+          `INSERT INTO conversations AS c (id, kind, title, created_by, created_at)
+           VALUES ($1, 'group', $2, $3, $4) RETURNING ${CONVERSATION_COLUMNS}`,
+          [id, title, owner, now],
+        )
+        const others = [...new Set(members)].filter((m) => m !== owner)
+        await client.query(
+          `INSERT INTO conversation_members (conversation_id, user_id, role, joined_at)
+           SELECT $1, u, CASE WHEN u = $2::uuid THEN 'owner' ELSE 'member' END, $3
+             FROM unnest($4::uuid[]) AS u`,
+          [id, owner, now, [owner, ...others]],
+        )
+        return toConversation(rows[0] as ConversationRow)
+      })
+    },
+
+    async get(conversationId) {
+      const { rows } = await pool.query<ConversationRow>(
+        `SELECT ${CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = $1`,
+        [conversationId],
+      )
+      return rows[0] === undefined ? undefined : toConversation(rows[0])
+    },
+
+    async roleOf(conversationId, userId) {
+      const { rows } = await pool.query<{ role: Role }>(
+        "SELECT role FROM conversation_members WHERE conversation_id = $1 AND user_id = $2",
+        [conversationId, userId],
+      )
+      return rows[0]?.role
+    },
+
+    async listFor(userId, limit) {
+      const { rows } = await pool.query<
+        ConversationRow & { role: Role; last_read_seq: string; unread: string; last: EventRow | null }
+      >(
+        `SELECT * FROM (
+         SELECT ${CONVERSATION_COLUMNS}, m.role, m.last_read_seq,
+                (SELECT count(*) FROM messages u
+                  WHERE u.conversation_id = c.id AND u.seq > m.last_read_seq AND u.kind = 'message'
+                    AND u.recalled_at IS NULL AND u.sender_id <> $1::text) AS unread,
+                (SELECT row_to_json(lm) FROM (
+                   SELECT ${EVENT_COLUMNS} FROM messages
+                    WHERE conversation_id = c.id AND kind = 'message' ORDER BY seq DESC LIMIT 1) lm) AS last
+           FROM conversation_members m
+           JOIN conversations c ON c.id = m.conversation_id
+          WHERE m.user_id = $1::uuid
+         ) x
+         -- Most recent activity first: each conversation's last message comes from its primary key.
+         ORDER BY coalesce((x.last->>'sent_at')::timestamptz, x.created_at) DESC, x.id
+         LIMIT $2`,
+        [userId, limit],
+      )
+      return rows.map(
+        (r): ConversationSummary => ({
+          ...toConversation(r),
+          role: r.role,
+          lastReadSeq: Number(r.last_read_seq),
+          unread: Number(r.unread),
+          // row_to_json turns timestamps into strings: give them back their type.
+          lastMessage:
+            r.last === null
+              ? null
+              : (toStoredEvent({
+                  ...r.last,
+                  sent_at: new Date(r.last.sent_at),
+                  edited_at: r.last.edited_at === null ? null : new Date(r.last.edited_at),
+                  recalled_at: r.last.recalled_at === null ? null : new Date(r.last.recalled_at),
+                }) as StoredMessage),
+        }),
+      )
+    },
+
+    async members(conversationId, after, limit) {
+      const { rows } = await pool.query<{ user_id: string; username: string; role: Role; joined_at: Date }>(
+        `SELECT m.user_id, u.username, m.role, m.joined_at
+           FROM conversation_members m JOIN users u ON u.id = m.user_id
+          WHERE m.conversation_id = $1 AND ($2::uuid IS NULL OR m.user_id > $2::uuid)
+          ORDER BY m.user_id
+          LIMIT $3`,
+        [conversationId, after ?? null, limit],
+      )
+      return rows.map(
+        (r): Member => ({ userId: r.user_id, username: r.username, role: r.role, joinedAt: r.joined_at }),
+      )
+    },
+
+    addMembers(conversationId, userIds, now, maxMembers) {
+      return inTransaction(pool, async (client) => {
+        // The conversation's row lock serialises concurrent additions, so the limit holds.
+        await client.query("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", [conversationId])
+        const { rows } = await client.query<{ user_id: string }>(
+          `INSERT INTO conversation_members (conversation_id, user_id, role, joined_at)
+           SELECT $1, u, 'member', $2 FROM unnest($3::uuid[]) AS u
+           ON CONFLICT (conversation_id, user_id) DO NOTHING
+           RETURNING user_id`,
+          [conversationId, now, [...new Set(userIds)]],
+        )
+        const count = await client.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM conversation_members WHERE conversation_id = $1",
+          [conversationId],
+        )
+        if ((count.rows[0]?.n ?? 0) > maxMembers) {
+          // Undo the insert with the transaction: nothing is added when the group would be too big.
+          throw new GroupFullSignal()
+        }
+        return rows.map((r) => r.user_id)
+      }).catch((err: unknown) => {
+        if (err instanceof GroupFullSignal) return "full" as const
+        throw err
+      })
+    },
+
+    removeMember(conversationId, userId) {
+      return inTransaction(pool, async (client) => {
+        const { rows } = await client.query<{ role: Role }>(
+          "DELETE FROM conversation_members WHERE conversation_id = $1 AND user_id = $2 RETURNING role",
+          [conversationId, userId],
+        )
+        if (rows[0] === undefined) return false
+        if (rows[0].role === "owner") {
+          // Admins first, then by seniority: the group always keeps an owner while it has members.
+          await client.query(
+            `UPDATE conversation_members SET role = 'owner'
+              WHERE (conversation_id, user_id) = (
+                SELECT conversation_id, user_id FROM conversation_members
+                 WHERE conversation_id = $1
+                 ORDER BY (role = 'admin') DESC, joined_at, user_id LIMIT 1)`,
+            [conversationId],
+          )
+        }
+        return true
+      })
+    },
+
+    async setRole(conversationId, userId, role) {
+      const { rowCount } = await pool.query(
+        `UPDATE conversation_members SET role = $3
+          WHERE conversation_id = $1 AND user_id = $2 AND role <> 'owner'`,
+        [conversationId, userId, role],
+      )
+      return (rowCount ?? 0) > 0
+    },
+
+    async rename(conversationId, title) {
+      await pool.query("UPDATE conversations SET title = $2 WHERE id = $1", [conversationId, title])
+    },
+
+    async activeUsers(userIds) {
+      const { rows } = await pool.query<{ id: string }>(
+        "SELECT id FROM users WHERE id = ANY($1::uuid[]) AND disabled_at IS NULL",
+        [[...new Set(userIds)]],
+      )
+      return new Set(rows.map((r) => r.id))
+    },
+  }
+}
+
+/** Aborts the adding transaction; never leaves this module. */
+class GroupFullSignal extends Error {}

@@ -1,0 +1,185 @@
+import { randomBytes } from "node:crypto"
+import { connect } from "nats"
+import t from "tap"
+import { endSessions, register } from "../../functions/auth/handler"
+import { registerInput } from "../../functions/auth/input"
+import { routes } from "../../functions/conversations/routes"
+import { natsMembershipBus } from "../../lib/adapters/nats-membership"
+import { pgAuthenticator } from "../../lib/adapters/pg-authenticator"
+import { pgConversationStore } from "../../lib/adapters/pg-conversations"
+import { defineFunction } from "../../lib/function/harness"
+import { serveHandler } from "../../lib/function/server"
+import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../../lib/protocol/tokens"
+import { collect, withAuth } from "../support/auth"
+import { errorOf, jsonOf } from "../support/http"
+import { testLog, withNats, withPostgres } from "../support/servers"
+
+t.test("conversations over HTTP, with real tokens, PostgreSQL and NATS", async (t) => {
+  const [pgServer, nats] = await Promise.all([withPostgres(t), withNats(t)])
+  const nc = await connect({ servers: nats.url })
+  t.teardown(() => nc.close())
+  const auth = await withAuth(t, pgServer, nc)
+  const handler = defineFunction({
+    name: "conversations",
+    log: testLog,
+    ports: async () => ({
+      conversations: pgConversationStore(auth.pool),
+      membership: natsMembershipBus(nc),
+      auth: pgAuthenticator(
+        auth.pool,
+        { issuer: DEFAULT_ISSUER, audience: DEFAULT_AUDIENCE },
+        auth.clock.now,
+      ),
+      maxMembers: 4,
+      now: auth.clock.now,
+      newId: () => randomBytes(16).toString("base64url"),
+    }),
+    routes,
+  })
+  const server = await serveHandler(handler, {
+    host: "127.0.0.1",
+    port: 0,
+    maxBodyBytes: 100_000,
+    log: testLog,
+  })
+  t.teardown(() => server.drain(100))
+  const base = `http://127.0.0.1:${server.port}`
+
+  const user = async (name: string) => {
+    const r = await register(
+      registerInput.parse({ username: name, password: "correct horse battery" }),
+      undefined,
+      auth.ports,
+    )
+    return { id: r.user.id, token: r.access_token }
+  }
+  const [alice, bob, carol, dave, erin] = [
+    await user("alice"),
+    await user("bob"),
+    await user("carol"),
+    await user("dave"),
+    await user("erin"),
+  ]
+  if (!alice || !bob || !carol || !dave || !erin) throw new Error("users")
+  const call = (who: { token: string } | undefined, method: string, path: string, body?: unknown) =>
+    fetch(`${base}${path}`, {
+      method,
+      headers: {
+        "content-type": "application/json",
+        ...(who === undefined ? {} : { authorization: `Bearer ${who.token}` }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    })
+
+  t.test("a direct conversation is created once per pair", async (t) => {
+    const bobEvents = await collect(t, nc, `cove.user.${bob.id}.membership`)
+    const first = await call(alice, "POST", "/", { kind: "direct", members: [bob.id] })
+    t.equal(first.status, 201)
+    const created = await jsonOf(first)
+    t.match(created, { kind: "direct", title: null, created_by: alice.id })
+    t.match(created.id, /^[A-Za-z0-9_-]{22}$/)
+    const again = await call(alice, "POST", "/", { kind: "direct", members: [bob.id] })
+    t.equal(again.status, 200)
+    t.equal((await jsonOf(again)).id, created.id)
+    const fromBob = await call(bob, "POST", "/", { kind: "direct", members: [alice.id] })
+    t.equal((await jsonOf(fromBob)).id, created.id, "the same conversation from the other side")
+    t.match(bobEvents, [{ type: "membership", conv: created.id, added: [alice.id, bob.id], removed: [] }])
+    t.equal(bobEvents.length, 1, "told once, when it was created")
+    t.equal(
+      (await errorOf(await call(alice, "POST", "/", { kind: "direct", members: [alice.id] }))).code,
+      "INVALID_INPUT",
+    )
+  })
+
+  t.test("groups: roles, members, rename, leave, and the member limit", async (t) => {
+    const created = await call(alice, "POST", "/", {
+      kind: "group",
+      title: "  项目 Cove 🚀 ",
+      members: [bob.id, carol.id],
+    })
+    t.equal(created.status, 201)
+    const group = await jsonOf(created)
+    t.equal(group.title, "项目 Cove 🚀", "title trimmed, Unicode kept")
+    const id = group.id as string
+
+    const roles = await jsonOf(await call(bob, "GET", `/${id}/members`))
+    t.same(
+      Object.fromEntries(roles.items.map((m: { username: string; role: string }) => [m.username, m.role])),
+      { alice: "owner", bob: "member", carol: "member" },
+    )
+    t.equal(
+      (await errorOf(await call(bob, "POST", `/${id}/members`, { members: [dave.id] }))).code,
+      "FORBIDDEN",
+    )
+    t.equal((await call(alice, "PATCH", `/${id}/members/${bob.id}`, { role: "admin" })).status, 200)
+    t.same(await jsonOf(await call(bob, "POST", `/${id}/members`, { members: [dave.id] })), {
+      added: [dave.id],
+    })
+    t.equal(
+      (await errorOf(await call(alice, "POST", `/${id}/members`, { members: [erin.id] }))).code,
+      "INVALID_INPUT",
+      "a fifth member is over the limit of 4",
+    )
+    t.equal((await jsonOf(await call(bob, "PATCH", `/${id}`, { title: "Renamed" }))).title, "Renamed")
+    t.equal((await errorOf(await call(carol, "PATCH", `/${id}`, { title: "Mine" }))).code, "FORBIDDEN")
+
+    const carolEvents = await collect(t, nc, `cove.user.${carol.id}.membership`)
+    t.equal((await call(bob, "DELETE", `/${id}/members/${carol.id}`)).status, 200)
+    t.match(carolEvents, [{ conv: id, removed: [carol.id], by: bob.id }])
+    t.equal(
+      (await errorOf(await call(carol, "GET", `/${id}`))).code,
+      "NOT_FOUND",
+      "a removed member sees nothing",
+    )
+    t.equal((await errorOf(await call(bob, "DELETE", `/${id}/members/${alice.id}`))).code, "FORBIDDEN")
+
+    t.equal((await call(alice, "POST", `/${id}/leave`)).status, 200)
+    t.equal((await jsonOf(await call(bob, "GET", `/${id}`))).role, "owner", "the admin inherits ownership")
+  })
+
+  t.test("my conversations list the last message and unread count", async (t) => {
+    const { id } = await jsonOf(
+      await call(carol, "POST", "/", { kind: "group", title: "unread", members: [dave.id] }),
+    )
+    await auth.pool.query("INSERT INTO conversation_heads VALUES ($1, 3)", [id])
+    for (const [seq, from, text] of [
+      [1, carol.id, "one"],
+      [2, dave.id, "two"],
+      [3, dave.id, "三"],
+    ] as const) {
+      await auth.pool.query(
+        "INSERT INTO messages (conversation_id, seq, id, sender_id, body, sent_at) VALUES ($1, $2, gen_random_uuid(), $3, $4, now())",
+        [id, seq, from, { kind: "text", text }],
+      )
+    }
+    const mine = await jsonOf(await call(carol, "GET", "/"))
+    const entry = mine.items.find((c: { id: string }) => c.id === id)
+    t.match(entry, {
+      unread: 2,
+      last_read_seq: 0,
+      last_message: { seq: 3, from: dave.id, body: { text: "三" } },
+    })
+    const theirs = await jsonOf(await call(dave, "GET", "/"))
+    t.equal(
+      theirs.items.find((c: { id: string }) => c.id === id).unread,
+      1,
+      "one's own messages are not unread",
+    )
+  })
+
+  t.test("every door checks the caller", async (t) => {
+    t.equal((await errorOf(await call(undefined, "GET", "/"))).code, "AUTH_REQUIRED")
+    t.equal((await errorOf(await call({ token: "not.a.token" }, "GET", "/"))).code, "AUTH_TOKEN_INVALID")
+    t.equal((await errorOf(await call(erin, "GET", "/no-such-conv/members"))).code, "NOT_FOUND")
+    t.equal((await errorOf(await call(erin, "GET", "/bad.id"))).code, "INVALID_INPUT")
+    t.equal(
+      (await errorOf(await call(erin, "POST", "/", { kind: "group", members: [] }))).code,
+      "INVALID_INPUT",
+    )
+    const erinList = await jsonOf(await call(erin, "GET", "/"))
+    t.same(erinList.items, [], "a user in no conversation sees none")
+    // Ending every session of a user closes every door at once, before the token expires.
+    await endSessions(erin.id, "logout_everywhere", auth.clock.now(), auth.ports)
+    t.equal((await errorOf(await call(erin, "GET", "/"))).code, "AUTH_SESSION_REVOKED")
+  })
+})

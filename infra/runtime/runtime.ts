@@ -114,9 +114,11 @@ function forward(
   }
   const headers: Record<string, string | string[]> = {}
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v
-  headers["x-forwarded-for"] = [req.headers["x-forwarded-for"], req.socket.remoteAddress]
-    .filter(Boolean)
-    .join(", ")
+  // We are the first proxy: whatever a client claims about its address is replaced, since the
+  // auth function's per-address login limits trust these headers.
+  const address = req.socket.remoteAddress ?? ""
+  headers["x-forwarded-for"] = address
+  headers["x-real-ip"] = address
   const upstream = request({
     host: "127.0.0.1",
     port,

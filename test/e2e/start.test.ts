@@ -11,10 +11,11 @@ import { join } from "node:path"
 import { connect } from "nats"
 import pg from "pg"
 import t, { type Test } from "tap"
+import { loadStack } from "../../infra/stack"
 import { subjects } from "../../lib/protocol/subjects"
 import { repoRoot } from "../support/bundles"
 import { jsonOf } from "../support/http"
-import { descendants, isAlive, startProgram } from "../support/processes"
+import { descendants, isAlive, startProgram, stillRunning } from "../support/processes"
 
 const PATH = process.env.PATH ?? "/usr/bin:/bin"
 const tsx = join(repoRoot, "node_modules/.bin/tsx")
@@ -44,7 +45,8 @@ async function up(t: Test, env: Record<string, string>) {
     const tree = await descendants(cove.child.pid as number)
     cove.child.kill("SIGTERM")
     const timer = setTimeout(() => {
-      for (const pid of [cove.child.pid as number, ...tree]) if (isAlive(pid)) process.kill(pid, "SIGKILL")
+      if (isAlive(cove.child.pid as number)) cove.child.kill("SIGKILL")
+      for (const p of tree) if (stillRunning(p)) process.kill(p.pid, "SIGKILL")
     }, 20_000)
     await cove.exited
     clearTimeout(timer)
@@ -63,7 +65,7 @@ async function stop(t: Test, cove: ReturnType<typeof startCove>) {
   cove.child.kill("SIGINT")
   t.equal(await cove.exited, 0, "exits 0 on SIGINT")
   t.match(cove.output(), /Cove stopped\./)
-  t.same(children.filter(isAlive), [], "no process is left behind")
+  t.same(children.filter(stillRunning), [], "no process is left behind")
 }
 
 t.test("npm start: up, serving, stopped cleanly, and data survives a restart", async (t) => {
@@ -72,38 +74,53 @@ t.test("npm start: up, serving, stopped cleanly, and data survives a restart", a
 
   const health = await fetch(`${first.gateway}/_/health`)
   t.equal(health.status, 200)
-  t.same((await jsonOf(health)).functions, { persist: "ready", auth: "ready" })
+  const names = loadStack(join(repoRoot, "stack.yml")).functions.map((f) => f.name)
+  t.same(
+    (await jsonOf(health)).functions,
+    Object.fromEntries(names.map((n) => [n, "ready"])),
+    "every function is ready",
+  )
   const edgeHealth = await fetch(`${first.edge.replace("ws:", "http:").replace("/v1/ws", "")}/healthz`)
   t.equal(edgeHealth.status, 200)
 
-  // An HTTP function through the runtime.
-  const register = await fetch(`${first.gateway}/function/auth/register`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ username: "alice", password: "correct horse battery" }),
-  })
+  // HTTP functions through the runtime: the first account (an admin), who registers a second.
+  const post = (path: string, body: unknown, token?: string) =>
+    fetch(`${first.gateway}/function/${path}`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      },
+      body: JSON.stringify(body),
+    })
+  const register = await post("auth/register", { username: "alice", password: "correct horse battery" })
   t.equal(register.status, 201)
-  t.equal((await jsonOf(register)).token_type, "Bearer")
+  const alice = await jsonOf(register)
+  t.equal(alice.token_type, "Bearer")
+  const bob = await jsonOf(
+    await post("auth/register", { username: "bob", password: "another good one" }, alice.access_token),
+  )
+  const group = await jsonOf(
+    await post("conversations", { kind: "group", title: "团队", members: [bob.user.id] }, alice.access_token),
+  )
+  t.match(group.id, /^[A-Za-z0-9_-]+$/)
 
-  // An event function through the connector: JetStream → persist → PostgreSQL → delivery.
+  // An event function through the connector: integrator send → JetStream → persist →
+  // PostgreSQL → delivery, then history.
   const nc = await connect({ servers: first.nats })
   const id = randomUUID()
-  const sub = nc.subscribe(subjects.delivery("general"), { max: 1 })
-  const js = nc.jetstream()
-  const message = {
-    v: 1,
-    id,
-    conv: "general",
-    from: "alice",
-    body: { kind: "text", text: "你好, Cove 👋" },
-    ts: new Date().toISOString(),
-  }
-  await js.publish(subjects.inbound("general", 4), new TextEncoder().encode(JSON.stringify(message)), {
-    msgID: id,
-  })
+  const sub = nc.subscribe(subjects.delivery(group.id), { max: 1 })
+  await nc.flush()
+  const body = { kind: "text", text: "你好, Cove 👋" }
+  const sent = await post("messages", { id, conv: group.id, body }, bob.access_token)
+  t.equal(sent.status, 202)
   for await (const m of sub)
-    t.match(m.json(), { type: "message", conv: "general", seq: 1, id, body: message.body })
+    t.match(m.json(), { type: "message", conv: group.id, seq: 1, id, from: bob.user.id, body })
   await nc.close()
+  const history = await fetch(`${first.gateway}/function/messages?conv=${group.id}&after=0`, {
+    headers: { authorization: `Bearer ${alice.access_token}` },
+  })
+  t.match((await jsonOf(history)).items, [{ seq: 1, id, from: bob.user.id, body }])
   const password = (await readFile(join(dir, "postgres", "postgres-password"), "utf8")).trim()
   const dbUrl = `postgres://cove:${encodeURIComponent(password)}@127.0.0.1:${first.pgPort}/postgres`
   const db = new pg.Client({ connectionString: dbUrl, options: "-c search_path=cove" })

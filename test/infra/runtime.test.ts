@@ -38,24 +38,31 @@ t.test("the runtime serves a bundle at /function/<name> like the OpenFaaS gatewa
   t.teardown(() => runtime.stop())
   const base = `http://127.0.0.1:${runtime.port}`
 
-  t.test("sub-paths, query and JSON body are passed through", async (t) => {
-    const res = await fetch(`${base}/function/echo/echo/abc%20d?x=1&y=2&x=3`)
-    t.equal(res.status, 200)
-    t.match(res.headers.get("content-type"), /^application\/json/)
-    t.same(await jsonOf(res), {
-      method: "GET",
-      path: "/echo/abc%20d",
-      params: { item: "abc d" },
-      query: { x: "1", y: "2" },
-      body: {},
-    })
-    const post = await fetch(`${base}/function/echo/echo`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ text: "你好 👋" }),
-    })
-    t.same((await jsonOf(post)).body, { text: "你好 👋" })
-  })
+  t.test(
+    "sub-paths, query and JSON body are passed through; client address headers are not trusted",
+    async (t) => {
+      const res = await fetch(`${base}/function/echo/echo/abc%20d?x=1&y=2&x=3`, {
+        headers: { "x-forwarded-for": "203.0.113.9", "x-real-ip": "203.0.113.9" },
+      })
+      t.equal(res.status, 200)
+      t.match(res.headers.get("content-type"), /^application\/json/)
+      t.same(await jsonOf(res), {
+        method: "GET",
+        path: "/echo/abc%20d",
+        params: { item: "abc d" },
+        query: { x: "1", y: "2" },
+        body: {},
+        forwarded_for: "127.0.0.1",
+        real_ip: "127.0.0.1",
+      })
+      const post = await fetch(`${base}/function/echo/echo`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ text: "你好 👋" }),
+      })
+      t.same((await jsonOf(post)).body, { text: "你好 👋" })
+    },
+  )
 
   t.test("errors are JSON with a code and the catalogue's status", async (t) => {
     const refused = await fetch(`${base}/function/echo/refuse`)

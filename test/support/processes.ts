@@ -1,5 +1,6 @@
 /** Helpers for tests that run Cove's programs as separate processes. */
 import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
 import { promisify } from "node:util"
 
 const run = promisify(execFile)
@@ -64,8 +65,36 @@ export function startProgram(
   }
 }
 
-/** Every process below `pid` (children, grandchildren, ...). */
-export async function descendants(pid: number): Promise<number[]> {
+/** A process as the kernel knows it: pid plus start time, so a reused pid is not mistaken for it. */
+export type ProcessIdentity = { readonly pid: number; readonly startTime: string | undefined }
+
+function startTimeOf(pid: number): string | undefined {
+  try {
+    // Field 22 of /proc/<pid>/stat, counted after the parenthesised command name.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]
+  } catch {
+    // Gone already.
+    return undefined
+  }
+}
+
+/** Every process below `pid` (children, grandchildren, ...), with their start times. */
+export async function descendants(pid: number): Promise<ProcessIdentity[]> {
+  return (await descendantPids(pid)).map((p) => ({ pid: p, startTime: startTimeOf(p) }))
+}
+
+/** True while that very process (not a later one with its pid) exists and is not a zombie. */
+export function stillRunning(p: ProcessIdentity): boolean {
+  if (p.startTime === undefined || startTimeOf(p.pid) !== p.startTime) return false
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${p.pid}/stat`, "utf8"))
+  } catch {
+    return false
+  }
+}
+
+async function descendantPids(pid: number): Promise<number[]> {
   const { stdout } = await run("ps", ["-e", "-o", "pid=,ppid="])
   const children = new Map<number, number[]>()
   for (const line of stdout.trim().split("\n")) {

@@ -68,6 +68,11 @@ export async function withSchema(t: Test, server: LocalPostgres): Promise<{ sche
     await client.end()
   }
   const pool = new pg.Pool({ connectionString: server.url, options: `-c search_path=${schema}`, max: 5 })
+  // Teardown stops the server before this pool ends: idle connections are then told
+  // "terminating connection due to administrator command", which is expected here.
+  pool.on("error", (err: Error & { code?: string }) => {
+    if (err.code !== "57P01") throw err
+  })
   t.teardown(() => pool.end())
   return { schema, pool }
 }

@@ -194,6 +194,8 @@ export type ConversationStore = {
   /** The caller's role, or undefined when they are not a member. */
   roleOf(conversationId: string, userId: string): Promise<Role | undefined>
   listFor(userId: string, limit: number): Promise<ConversationSummary[]>
+  /** Every conversation the user is in (edges load this once per connecting user). */
+  idsFor(userId: string): Promise<string[]>
   members(conversationId: string, after: string | undefined, limit: number): Promise<Member[]>
   /**
    * Adds those not yet members, as `member`, unless the group would then have more than

@@ -123,6 +123,10 @@ export async function list(caller: Caller, limit: number, p: ConversationPorts) 
   return { items: (await p.conversations.listFor(caller.userId, limit)).map(summaryView) }
 }
 
+export async function ids(caller: Caller, p: ConversationPorts) {
+  return { ids: await p.conversations.idsFor(caller.userId) }
+}
+
 export async function get(conv: string, caller: Caller, p: ConversationPorts) {
   const role = await requireRole(p, conv, caller)
   const c = await p.conversations.get(conv)

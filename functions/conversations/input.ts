@@ -27,7 +27,11 @@ export type CreateInput = z.output<ReturnType<typeof createInput>>
 export const addMembersInput = z.object({ members: z.array(userId).min(1).max(1000) })
 export const renameInput = z.object({ title })
 export const setRoleInput = z.object({ role: z.enum(["admin", "member"]) })
-export const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) })
+export const listQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  /** `ids`: every conversation id of the caller, no details (what an edge needs at connect). */
+  view: z.enum(["summary", "ids"]).default("summary"),
+})
 export const membersQuery = z.object({
   after: userId.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(200),

@@ -7,6 +7,7 @@ import {
   type ConversationPorts,
   create,
   get,
+  ids,
   leave,
   list,
   members,
@@ -46,7 +47,11 @@ export const routes: ReadonlyArray<
   [
     "GET",
     "/",
-    async (req, p) => ({ body: await list(await caller(req, p), parseInput(listQuery, req.query).limit, p) }),
+    async (req, p) => {
+      const q = parseInput(listQuery, req.query)
+      const who = await caller(req, p)
+      return { body: q.view === "ids" ? await ids(who, p) : await list(who, q.limit, p) }
+    },
   ],
   ["GET", "/:id", async (req, p) => ({ body: await get(conv(req), await caller(req, p), p) })],
   [

@@ -128,6 +128,14 @@ export function pgConversationStore(pool: pg.Pool): ConversationStore {
       )
     },
 
+    async idsFor(userId) {
+      const { rows } = await pool.query<{ conversation_id: string }>(
+        "SELECT conversation_id FROM conversation_members WHERE user_id = $1 ORDER BY conversation_id",
+        [userId],
+      )
+      return rows.map((r) => r.conversation_id)
+    },
+
     async members(conversationId, after, limit) {
       const { rows } = await pool.query<{ user_id: string; username: string; role: Role; joined_at: Date }>(
         `SELECT m.user_id, u.username, m.role, m.joined_at

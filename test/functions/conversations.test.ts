@@ -165,6 +165,9 @@ t.test("conversations over HTTP, with real tokens, PostgreSQL and NATS", async (
       1,
       "one's own messages are not unread",
     )
+    const listed = await jsonOf(await call(dave, "GET", "/?view=ids"))
+    t.ok(listed.ids.includes(id), "the ids view lists every conversation of the caller")
+    t.same(listed.ids, [...listed.ids].sort())
   })
 
   t.test("every door checks the caller", async (t) => {

@@ -1,11 +1,11 @@
-import { connectNats } from "../../lib/adapters/nats"
-import { createPool } from "../../lib/adapters/pg"
 import { loadConfig, processSource, redacted } from "../../lib/config"
+import { closeConnections, type FunctionConnections, openConnections } from "../../lib/function/connections"
 import { defineFunction } from "../../lib/function/harness"
 import { createLogger } from "../../lib/log"
 import { authFields } from "../../lib/settings"
 import { composeAuthPorts } from "./compose"
 import { createPasswordHasher } from "./passwords"
+import type { AuthPorts } from "./ports"
 import { authRoutes } from "./routes"
 import { ensureSigningKey } from "./sessions"
 import { parseKeyEncryptionKey } from "./signing-keys"
@@ -15,17 +15,11 @@ const log = createLogger({ name: "auth", level: config.logLevel })
 const kek = parseKeyEncryptionKey(config.keyEncryptionKey)
 log.info({ config: redacted(authFields, config) }, "auth function configured")
 
-export default defineFunction({
+export default defineFunction<AuthPorts & FunctionConnections>({
   name: "auth",
   log,
   async ports() {
-    const pool = createPool({
-      url: config.databaseUrl,
-      schema: config.pgSchema,
-      maxConnections: config.pgPoolMax,
-      applicationName: "cove-auth",
-    })
-    const nc = await connectNats(config.natsUrl, "cove-auth", log)
+    const { pool, nc } = await openConnections("auth", config, log)
     const ports = composeAuthPorts({
       pool,
       nc,
@@ -54,9 +48,6 @@ export default defineFunction({
     await ensureSigningKey(ports)
     return { ...ports, pool, nc }
   },
-  async close(ports) {
-    await ports.nc.drain()
-    await ports.pool.end()
-  },
+  close: closeConnections,
   routes: authRoutes,
 })

@@ -1,29 +1,22 @@
 import { randomBytes } from "node:crypto"
-import { connectNats } from "../../lib/adapters/nats"
 import { natsMembershipBus } from "../../lib/adapters/nats-membership"
-import { createPool } from "../../lib/adapters/pg"
 import { pgAuthenticator } from "../../lib/adapters/pg-authenticator"
 import { pgConversationStore } from "../../lib/adapters/pg-conversations"
 import { loadConfig, processSource } from "../../lib/config"
+import { closeConnections, type FunctionConnections, openConnections } from "../../lib/function/connections"
 import { defineFunction } from "../../lib/function/harness"
 import { createLogger } from "../../lib/log"
 import { conversationsFields } from "../../lib/settings"
-import { routes } from "./routes"
+import { type Ports, routes } from "./routes"
 
 const config = loadConfig(conversationsFields, processSource())
 const log = createLogger({ name: "conversations", level: config.logLevel })
 
-export default defineFunction({
+export default defineFunction<Ports & FunctionConnections>({
   name: "conversations",
   log,
   async ports() {
-    const pool = createPool({
-      url: config.databaseUrl,
-      schema: config.pgSchema,
-      maxConnections: config.pgPoolMax,
-      applicationName: "cove-conversations",
-    })
-    const nc = await connectNats(config.natsUrl, "cove-conversations", log)
+    const { pool, nc } = await openConnections("conversations", config, log)
     return {
       pool,
       nc,
@@ -36,9 +29,6 @@ export default defineFunction({
       newId: () => randomBytes(16).toString("base64url"),
     }
   },
-  async close(ports) {
-    await ports.nc.drain()
-    await ports.pool.end()
-  },
+  close: closeConnections,
   routes,
 })

@@ -1,7 +1,7 @@
-import { connectNats, natsDeliveryBus } from "../../lib/adapters/nats"
-import { createPool } from "../../lib/adapters/pg"
+import { natsDeliveryBus } from "../../lib/adapters/nats"
 import { pgSequencerStore } from "../../lib/adapters/pg-sequencer"
 import { loadConfig, processSource } from "../../lib/config"
+import { closeConnections, openConnections } from "../../lib/function/connections"
 import { defineFunction } from "../../lib/function/harness"
 import { parseInput } from "../../lib/function/input"
 import { createLogger } from "../../lib/log"
@@ -16,13 +16,7 @@ export default defineFunction({
   name: "persist",
   log,
   async ports() {
-    const pool = createPool({
-      url: config.databaseUrl,
-      schema: config.pgSchema,
-      maxConnections: config.pgPoolMax,
-      applicationName: "cove-persist",
-    })
-    const nc = await connectNats(config.natsUrl, "cove-persist", log)
+    const { pool, nc } = await openConnections("persist", config, log)
     return {
       pool,
       nc,
@@ -31,10 +25,7 @@ export default defineFunction({
       now: () => new Date(),
     }
   },
-  async close(ports) {
-    await ports.nc.drain()
-    await ports.pool.end()
-  },
+  close: closeConnections,
   routes: [
     ["POST", "/", async (req, ports) => ({ body: await handle(parseInput(eventBatch, req.body), ports) })],
   ],

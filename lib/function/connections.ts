@@ -1,0 +1,31 @@
+/**
+ * What every function connects to: a PostgreSQL pool in Cove's schema and NATS. Opened on the
+ * first request and kept while the process is warm (lazy ports in the harness).
+ */
+import type { NatsConnection } from "nats"
+import type pg from "pg"
+import { connectNats } from "../adapters/nats"
+import { createPool } from "../adapters/pg"
+import type { Logger } from "../log"
+
+export type FunctionConnections = { readonly pool: pg.Pool; readonly nc: NatsConnection }
+
+export async function openConnections(
+  name: string,
+  config: { databaseUrl: string; pgSchema: string; pgPoolMax: number; natsUrl: string },
+  log: Logger,
+): Promise<FunctionConnections> {
+  const pool = createPool({
+    url: config.databaseUrl,
+    schema: config.pgSchema,
+    maxConnections: config.pgPoolMax,
+    applicationName: `cove-${name}`,
+  })
+  const nc = await connectNats(config.natsUrl, `cove-${name}`, log)
+  return { pool, nc }
+}
+
+export async function closeConnections(c: FunctionConnections): Promise<void> {
+  await c.nc.drain()
+  await c.pool.end()
+}

@@ -34,23 +34,46 @@ export class PartitionWorker {
     this.labels = { function: o.fn.name, partition: String(o.partition) }
   }
 
-  /** Runs until stop(); resolves when the loop has ended. */
+  /**
+   * Runs until stop(); resolves when the loop has ended. Receiving and processing are two
+   * loops: whatever arrived while a batch was being POSTed becomes the next batch, so batches
+   * grow with the load and a lone message is not held back waiting for company.
+   */
   async run(): Promise<void> {
-    const messages = await this.o.consumer.consume({ max_messages: this.o.fn.topic.batchSize })
+    // Two batches' worth in flight: the next batch is already here when the current one is acked.
+    const messages = await this.o.consumer.consume({ max_messages: this.o.fn.topic.batchSize * 2 })
     this.iterator = messages
-    let batch: JsMsg[] = []
-    for await (const msg of messages) {
-      if (this.stopped) break
-      batch.push(msg)
-      // Process as soon as nothing else is buffered (the current message counts as one).
-      if (batch.length >= this.o.fn.topic.batchSize || messages.getPending() <= 1) {
-        const done = batch
-        batch = []
-        await this.process(done)
+    const queue: JsMsg[] = []
+    let wake: (() => void) | undefined
+    let ended = false
+    const receiving = (async () => {
+      try {
+        for await (const msg of messages) {
+          queue.push(msg)
+          wake?.()
+        }
+      } finally {
+        ended = true
+        wake?.()
       }
+    })()
+    while (!this.stopped) {
+      if (queue.length === 0) {
+        if (ended) break
+        await new Promise<void>((resolve) => {
+          wake = resolve
+        })
+        wake = undefined
+        continue
+      }
+      // Let messages that are already on their way join this batch.
+      await new Promise((resolve) => setImmediate(resolve))
+      await this.process(queue.splice(0, this.o.fn.topic.batchSize))
     }
     // Hand back what we hold so another instance need not wait for ack-wait to expire.
-    for (const m of batch) m.nak()
+    for (const m of queue.splice(0)) m.nak()
+    this.iterator.stop()
+    await receiving
   }
 
   async stop(): Promise<void> {

@@ -47,14 +47,35 @@ export function consumerName(fn: FunctionSpec, partition: number): string {
   return `${fn.name}-p${partition}`
 }
 
+/**
+ * Messages the server may have handed out unacknowledged: the batch being worked on plus the
+ * next ones buffered behind it. Order does not rest on this limit (one worker per partition
+ * takes batches in stream order, and a redelivered message is a duplicate the function drops);
+ * a limit of exactly one batch would make the server refuse pulls while a batch is out.
+ */
+export function maxAckPending(topic: TopicSpec): number {
+  return topic.batchSize * 4
+}
+
 export async function ensureConsumer(
   jsm: JetStreamManager,
   fn: FunctionSpec & { topic: TopicSpec },
   partition: number,
 ): Promise<string> {
   const durable = consumerName(fn, partition)
+  const settings = {
+    ack_wait: nanos(fn.topic.ackWaitMs),
+    max_ack_pending: maxAckPending(fn.topic),
+  }
   try {
-    await jsm.consumers.info(fn.topic.stream, durable)
+    const info = await jsm.consumers.info(fn.topic.stream, durable)
+    // Annotations may have changed since the consumer was made: these two can be updated in place.
+    if (
+      info.config.ack_wait !== settings.ack_wait ||
+      info.config.max_ack_pending !== settings.max_ack_pending
+    ) {
+      await jsm.consumers.update(fn.topic.stream, durable, settings)
+    }
   } catch (err) {
     if (!isNotFound(err)) throw err
     await jsm.consumers.add(fn.topic.stream, {
@@ -63,11 +84,9 @@ export async function ensureConsumer(
       deliver_policy: DeliverPolicy.All,
       // One ack per batch acknowledges everything before it.
       ack_policy: AckPolicy.All,
-      ack_wait: nanos(fn.topic.ackWaitMs),
       // Never let the server give up on a message: the connector dead-letters it explicitly.
       max_deliver: -1,
-      // One batch outstanding at a time keeps per-partition order, redeliveries included.
-      max_ack_pending: fn.topic.batchSize,
+      ...settings,
     })
   }
   return durable

@@ -86,8 +86,6 @@ try {
   }
   await Promise.all(inFlight)
   const published = performance.now()
-  if (process.env.BENCH_TRACE !== undefined)
-    process.stderr.write(`published after ${Math.round(published - started)} ms\n`)
   for (;;) {
     const { rows } = await db.query<{ n: string }>(
       "SELECT coalesce(sum(last_seq), 0) AS n FROM conversation_heads",
@@ -110,7 +108,7 @@ try {
   const publishRate = total / ((published - started) / 1000)
   const storeRate = total / ((stored - started) / 1000)
   process.stdout.write(
-    [
+    `${[
       `raw JetStream publish loop (baseline): ${Math.round(publishRate)} msg/s (${total} messages, ${partitions} partitions)`,
       `published -> stored by connector + persist + PostgreSQL: ${Math.round(storeRate)} msg/s = ${(storeRate / publishRate).toFixed(2)}x baseline`,
       `stored ${count.rows[0]?.n} rows in ${conversations} conversations; conversations with a seq gap: ${gaps.rows[0]?.n}`,
@@ -119,7 +117,7 @@ try {
       ).toFixed(
         1,
       )} ms per POST (persist itself: ${((1000 * sum("cove_function_duration_seconds_sum")) / batches).toFixed(1)} ms)`,
-    ].join("\n") + "\n",
+    ].join("\n")}\n`,
   )
   await nc.close()
   await db.end()

@@ -1,0 +1,187 @@
+/**
+ * Wires one edge from its config: native uWS, NATS, the token verifier, the door, the open
+ * connections and the revocation subscription. main.ts runs it as a process; tests start it
+ * in-process on a free port.
+ */
+import { randomUUID } from "node:crypto"
+import { connectNats } from "../lib/adapters/nats"
+import type { ConfigOf } from "../lib/config"
+import type { Logger } from "../lib/log"
+import type { ConnectionLimits } from "../lib/protocol/frames"
+import { USER_REVOKED_SUBJECTS } from "../lib/protocol/subjects"
+import { userRevokedEvent } from "../lib/protocol/tokens"
+import type { gatewayFields } from "../lib/settings"
+import { createVerifier } from "./auth"
+import { Connections } from "./connections"
+import { createDoor } from "./door"
+import { createEdgeMetrics, type EdgeMetrics } from "./metrics"
+import { Revocations } from "./revocations"
+import { createEdgeServer } from "./server"
+import { assertNativeUws, loadNativeUws } from "./socket"
+
+export type EdgeConfig = ConfigOf<typeof gatewayFields>
+
+export type EdgeOptions = {
+  /** The uWS module to run on (default: the installed one); it must be the native build. */
+  readonly uws?: unknown
+  readonly now?: () => number
+  readonly newSessionId?: () => string
+}
+
+export type Edge = {
+  readonly port: number
+  readonly metrics: EdgeMetrics
+  openConnections(): number
+  /**
+   * Stops accepting, closes every socket with 1012 (SHUTTING_DOWN) so clients reconnect to
+   * another edge, and resolves once all are gone or at the deadline, with NATS drained.
+   */
+  drain(deadlineMs?: number): Promise<void>
+}
+
+const decoder = new TextDecoder()
+
+export function defaultOrigins(webPort: number): string[] {
+  return [`http://127.0.0.1:${webPort}`, `http://localhost:${webPort}`]
+}
+
+export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOptions = {}): Promise<Edge> {
+  const uws = options.uws === undefined ? loadNativeUws() : options.uws
+  assertNativeUws(uws)
+  const now = options.now ?? Date.now
+  const metrics = createEdgeMetrics()
+  const limits: ConnectionLimits = {
+    max_frame_bytes: config.maxFrameBytes,
+    first_frame_timeout_ms: config.firstFrameTimeoutMs,
+    idle_timeout_ms: config.idleTimeoutMs,
+    rate_per_sec: config.ratePerSec,
+    rate_burst: config.rateBurst,
+    user_rate_per_sec: config.userRatePerSec,
+    user_rate_burst: config.userRateBurst,
+    max_sockets_per_user: config.maxSocketsPerUser,
+  }
+  const connections = new Connections({
+    limits,
+    policy: {
+      frames: { ratePerSec: config.ratePerSec, burst: config.rateBurst },
+      strikes: { ratePerSec: 1, burst: config.rateStrikes },
+    },
+    userRate: { ratePerSec: config.userRatePerSec, burst: config.userRateBurst },
+    maxBackpressureBytes: config.maxBackpressureBytes,
+    now,
+    metrics,
+    log,
+  })
+  const revocations = new Revocations(config.revocationMemoryMs)
+
+  const nc = await connectNats(config.natsUrl, "cove-edge", log)
+  let natsUp = true
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect") natsUp = false
+      else if (s.type === "reconnect") natsUp = true
+    }
+  })()
+  nc.subscribe(USER_REVOKED_SUBJECTS, {
+    callback: (err, msg) => {
+      if (err !== null) {
+        log.error({ err }, "revocation subscription failed")
+        return
+      }
+      let parsed: ReturnType<typeof userRevokedEvent.safeParse>
+      try {
+        parsed = userRevokedEvent.safeParse(JSON.parse(decoder.decode(msg.data)))
+      } catch (cause) {
+        // Not JSON: nothing to act on; the publisher is broken, so say so loudly.
+        log.warn({ err: cause, subject: msg.subject }, "revocation event is not JSON; ignored")
+        return
+      }
+      if (!parsed.success) {
+        log.warn(
+          { subject: msg.subject, issues: parsed.error.issues },
+          "revocation event is invalid; ignored",
+        )
+        return
+      }
+      const event = parsed.data
+      const reason = event.reason === "disabled" ? "AUTH_USER_DISABLED" : "AUTH_SESSION_REVOKED"
+      revocations.record(event.user, event.sid, reason, now())
+      const closed = connections.terminateUser(event.user, event.sid, reason)
+      log.info({ user: event.user, sid: event.sid, reason: event.reason, closed }, "revocation applied")
+    },
+  })
+  // The server has the subscription once this resolves: no revocation published later is missed.
+  await nc.flush()
+
+  let draining = false
+  let listening = false
+  const transport = createEdgeServer({
+    uws,
+    admit: createDoor({
+      allowedOrigins: new Set(config.allowedOrigins ?? defaultOrigins(config.webPort)),
+      verify: createVerifier({
+        jwksUrl: config.jwksUrl,
+        issuer: config.jwtIssuer,
+        audience: config.jwtAudience,
+        cooldownMs: config.jwksCooldownMs,
+        maxAgeMs: config.jwksMaxAgeMs,
+        timeoutMs: config.jwksTimeoutMs,
+      }),
+      revocations,
+      now,
+    }),
+    connections,
+    metrics,
+    log,
+    maxFrameBytes: config.maxFrameBytes,
+    idleTimeoutMs: config.idleTimeoutMs,
+    maxBackpressureBytes: config.maxBackpressureBytes,
+    healthy: () => listening && natsUp && !nc.isClosed(),
+    draining: () => draining,
+    newSessionId: options.newSessionId ?? randomUUID,
+  })
+  let port: number
+  try {
+    port = await transport.listen(config.host, config.port)
+  } catch (err) {
+    await nc.close()
+    throw err
+  }
+  listening = true
+
+  return {
+    port,
+    metrics,
+    openConnections: () => connections.size,
+    drain: async (deadlineMs = config.drainMs) => {
+      if (draining) return
+      draining = true
+      listening = false
+      transport.stopListening()
+      connections.terminateAll("SHUTTING_DOWN")
+      let timer: NodeJS.Timeout | undefined
+      const deadline = new Promise<"deadline">((resolve) => {
+        timer = setTimeout(() => resolve("deadline"), deadlineMs)
+      })
+      await Promise.race([connections.whenEmpty(), deadline])
+      if (connections.size > 0)
+        log.warn({ left: connections.size }, "drain deadline passed; closing the rest")
+      transport.close()
+      // NATS may be down (it reconnects forever): the deadline bounds the drain as a whole.
+      const drained = nc.drain().then(
+        () => "drained" as const,
+        (err: unknown) => {
+          // Already closed, or the connection failed while draining: closing below is all that is left.
+          log.warn({ err }, "NATS drain failed")
+          return "failed" as const
+        },
+      )
+      const outcome = await Promise.race([drained, deadline])
+      clearTimeout(timer)
+      if (outcome !== "drained") {
+        log.warn({ outcome }, "NATS not drained; closing the connection")
+        if (!nc.isClosed()) await nc.close()
+      }
+    },
+  }
+}

@@ -6,6 +6,8 @@
  *
  * Each client connects with its own user's token, reads hello, and sends one ping (so that the
  * first-frame deadline does not close it), then stays idle. The rate counts all three steps.
+ * Memory is read after a full GC in the edge (through its inspector), idle and with every
+ * socket open; without the GC the figure mostly measures garbage left by token verification.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
@@ -17,6 +19,7 @@ import { join } from "node:path"
 import { createInterface } from "node:readline"
 import { exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from "jose"
 import WebSocket from "ws"
+import { createUwsTransport, type HttpReply, loadNativeUws } from "../gateway/socket"
 import { startNats } from "../infra/local/nats-server"
 import { freePort } from "../infra/local/ports"
 import { createLogger } from "../lib/log"
@@ -75,9 +78,10 @@ async function worker(args: WorkerArgs): Promise<void> {
 }
 
 type Memory = { rss: number; heapUsed: number }
+type Inspector = { memory(): Promise<Memory>; close(): void }
 
-/** Talks to the edge's inspector (CDP): a full GC, then process.memoryUsage(). */
-async function connectInspector(child: ChildProcess): Promise<{ memory(): Promise<Memory>; close(): void }> {
+/** Talks to a server's inspector (CDP): a full GC, then process.memoryUsage(). */
+async function connectInspector(child: ChildProcess): Promise<Inspector> {
   if (child.stderr === null) throw new Error("no stderr")
   const stderr = createInterface({ input: child.stderr })[Symbol.asyncIterator]()
   let url: string | undefined
@@ -135,6 +139,116 @@ async function nextJson(it: AsyncIterator<string>): Promise<Record<string, numbe
   }
 }
 
+type Target = { readonly proc: ChildProcess; readonly url: string; readonly inspector: Inspector }
+
+type Measured = {
+  readonly opened: number
+  readonly wallMs: number
+  readonly cpuMs: number
+  readonly rssPerSocket: number
+  readonly heapPerSocket: number
+}
+
+/** Starts a server process with the inspector on; `port` is read from its first JSON log line. */
+async function startTarget(args: string[], env: Record<string, string>, wsPath: string): Promise<Target> {
+  const proc = spawn(process.execPath, ["--inspect=127.0.0.1:0", "--import", "tsx", ...args], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+  })
+  const out = lines(proc)
+  const inspector = await connectInspector(proc)
+  let port: number | undefined
+  while (port === undefined) {
+    const { value, done } = await out.next()
+    if (done === true) throw new Error(`${args.join(" ")} exited before listening`)
+    if (value.startsWith("{")) port = (JSON.parse(value) as { port?: number }).port
+  }
+  // The log is not needed past this point, but the pipe must keep draining.
+  void (async () => {
+    for (;;) if ((await out.next()).done === true) return
+  })()
+  return { proc, url: `ws://127.0.0.1:${port}${wsPath}`, inspector }
+}
+
+/** Opens `total` idle sockets on `target` from `workers` processes; reads CPU and memory. */
+async function load(target: Target, total: number, workers: number, jwk: JWK): Promise<Measured> {
+  // Warm up: the first upgrade fetches the JWK Set and compiles the hot paths.
+  await new Promise<void>((resolve) => {
+    const ws = new WebSocket(target.url, { headers: { authorization: "Bearer x" } })
+    ws.on("error", () => resolve())
+    ws.on("unexpected-response", () => resolve())
+    ws.on("open", () => resolve())
+  })
+  const idle = await target.inspector.memory()
+  const per = Math.ceil(total / workers)
+  const procs = Array.from({ length: workers }, (_, w) => {
+    const args: WorkerArgs = { url: target.url, first: w * per, count: Math.min(per, total - w * per), jwk }
+    return spawn(
+      process.execPath,
+      ["--import", "tsx", import.meta.filename, "--worker", JSON.stringify(args)],
+      {
+        cwd: root,
+        stdio: ["pipe", "pipe", "inherit"],
+      },
+    )
+  })
+  process.once("exit", () => {
+    for (const p of procs) p.kill("SIGKILL")
+  })
+  const its = procs.map(lines)
+  await Promise.all(its.map(nextJson))
+  const pid = target.proc.pid as number
+  const started = performance.now()
+  const cpuBefore = cpuMs(pid)
+  for (const p of procs) p.stdin?.write("go\n")
+  const reports = await Promise.all(its.map(nextJson))
+  const wallMs = performance.now() - started
+  const spent = cpuMs(pid) - cpuBefore
+  const opened = reports.reduce((n, r) => n + (r.opened ?? 0), 0)
+  const loaded = await target.inspector.memory()
+  for (const p of procs) p.stdin?.end()
+  await Promise.all(procs.map((p) => new Promise((r) => p.once("exit", r))))
+  return {
+    opened,
+    wallMs,
+    cpuMs: spent,
+    rssPerSocket: (loaded.rss - idle.rss) / opened,
+    heapPerSocket: (loaded.heapUsed - idle.heapUsed) / opened,
+  }
+}
+
+async function stopTarget(target: Target): Promise<void> {
+  target.inspector.close()
+  target.proc.kill("SIGTERM")
+  await new Promise((r) => target.proc.once("exit", r))
+}
+
+/** The baseline: the same transport adapter, accepting every upgrade, answering hello and pong. */
+async function bare(): Promise<void> {
+  const reply = (): HttpReply => ({ status: 404, contentType: "text/plain", body: "" })
+  const transport = createUwsTransport<null>(
+    loadNativeUws(),
+    { hardMaxPayloadBytes: 65_536, idleTimeoutS: 120, hardMaxBackpressureBytes: 1_048_576 },
+    {
+      upgrade: async () => ({ accept: true, data: null }),
+      open: (socket) => socket.send('{"type":"hello"}'),
+      message: (socket) => socket.send('{"type":"pong"}'),
+      close: () => undefined,
+      routes: {},
+      notUpgrade: reply,
+      notFound: reply,
+      fault: reply,
+    },
+  )
+  const port = await transport.listen("127.0.0.1", 0)
+  process.stdout.write(`${JSON.stringify({ port })}\n`)
+  process.once("SIGTERM", () => {
+    transport.close()
+    process.exit(0)
+  })
+}
+
 async function main(total: number, workers: number): Promise<void> {
   const log = createLogger({ name: "bench", level: "warn" })
   const dir = await mkdtemp(join(tmpdir(), "cove-bench-"))
@@ -143,105 +257,46 @@ async function main(total: number, workers: number): Promise<void> {
   const jwk = { ...(await exportJWK(publicKey)), kid: "bench", alg: "EdDSA" }
   const jwks = createServer((_req, res) => res.end(JSON.stringify({ keys: [jwk] })))
   await new Promise<void>((resolve) => jwks.listen(0, "127.0.0.1", resolve))
-  const port = await freePort()
-  // The inspector lets the bench collect garbage in the edge before reading its memory.
-  const edge = spawn(
-    process.execPath,
-    ["--inspect=127.0.0.1:0", "--import", "tsx", join(root, "gateway/main.ts")],
-    {
-      cwd: root,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: {
-        ...process.env,
-        LOG_LEVEL: "info",
-        COVE_EDGE_PORT: String(port),
-        NATS_URL: nats.url,
-        COVE_JWKS_URL: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks`,
-      },
-    },
-  )
-  const edgeLines = lines(edge)
-  const inspector = await connectInspector(edge)
-  for (;;) {
-    const { value, done } = await edgeLines.next()
-    if (done === true) throw new Error("the edge exited before listening")
-    if (value.includes("edge listening")) break
-  }
-  // The edge's log is not needed past this point, but its pipe must keep draining.
-  void (async () => {
-    for (;;) if ((await edgeLines.next()).done === true) return
-  })()
-  const url = `ws://127.0.0.1:${port}/v1/ws`
-  // Warm up: the first upgrade fetches the JWK Set and compiles the hot paths.
-  const warm = await new Promise<WebSocket>((resolve) => {
-    const ws = new WebSocket(url, { headers: { authorization: "Bearer x" } })
-    ws.once("unexpected-response", () => resolve(ws))
-    // terminate() below reports the refused handshake as an error: expected here.
-    ws.on("error", () => undefined)
-  })
-  warm.terminate()
-  const idle = await inspector.memory()
-
-  const per = Math.ceil(total / workers)
   const privateJwk = await exportJWK(privateKey)
-  const procs = Array.from({ length: workers }, (_, w) =>
-    spawn(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        import.meta.filename,
-        "--worker",
-        JSON.stringify({
-          url,
-          first: w * per,
-          count: Math.min(per, total - w * per),
-          jwk: privateJwk,
-        } satisfies WorkerArgs),
-      ],
-      { cwd: root, stdio: ["pipe", "pipe", "inherit"] },
-    ),
-  )
-  process.once("exit", () => {
-    for (const p of [edge, ...procs]) p.kill("SIGKILL")
-  })
-  const its = procs.map(lines)
-  await Promise.all(its.map(nextJson))
-  const started = performance.now()
-  const cpuBefore = cpuMs(edge.pid as number)
-  for (const p of procs) p.stdin?.write("go\n")
-  const reports = await Promise.all(its.map(nextJson))
-  const wallMs = performance.now() - started
-  const edgeCpuMs = cpuMs(edge.pid as number) - cpuBefore
-  const opened = reports.reduce((n, r) => n + (r.opened ?? 0), 0)
-  // Past the first-frame deadline (10 s), whose timers hold memory until they fire.
-  await new Promise((r) => setTimeout(r, 12_000))
-  const loaded = await inspector.memory()
-  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
-  const connections = /cove_edge_connections (\d+)/.exec(metrics)?.[1]
 
-  const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1)
-  const perSocket = (bytes: number) => (bytes / opened).toFixed(0)
-  inspector.close()
+  const baseline = await startTarget([import.meta.filename, "--bare"], {}, "/v1/ws")
+  const base = await load(baseline, total, workers, privateJwk)
+  await stopTarget(baseline)
+
+  const edge = await startTarget(
+    [join(root, "gateway/main.ts")],
+    {
+      LOG_LEVEL: "info",
+      COVE_EDGE_PORT: String(await freePort()),
+      NATS_URL: nats.url,
+      COVE_JWKS_URL: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks`,
+    },
+    "/v1/ws",
+  )
+  const cove = await load(edge, total, workers, privateJwk)
+  await stopTarget(edge)
+
+  const rate = (m: Measured) => m.opened / (m.wallMs / 1000)
+  const row = (name: string, m: Measured) =>
+    `  ${name.padEnd(22)} ${String(Math.round(rate(m))).padStart(6)}/s  ${((m.cpuMs * 1000) / m.opened).toFixed(0).padStart(4)} us CPU  ${m.rssPerSocket.toFixed(0).padStart(5)} B RSS  ${m.heapPerSocket.toFixed(0).padStart(5)} B JS heap`
   process.stdout.write(
     `${[
-      `edge-upgrades: ${opened} authenticated sockets from ${workers} client processes, ${IN_FLIGHT} in flight each`,
-      `  upgrades/s (connect + JWT verify + hello + ping/pong): ${Math.round(opened / (wallMs / 1000))} (${Math.round(wallMs)} ms wall)`,
-      `  edge CPU per upgrade: ${((edgeCpuMs * 1000) / opened).toFixed(0)} us (${edgeCpuMs} ms for all; clients share the 2 cores)`,
-      `  edge RSS after GC, idle: ${mib(idle.rss)} MiB; with ${connections} open sockets: ${mib(loaded.rss)} MiB`,
-      `  per idle authenticated socket: ${perSocket(loaded.rss - idle.rss)} bytes RSS, of which ${perSocket(loaded.heapUsed - idle.heapUsed)} bytes JS heap`,
+      `edge-upgrades: ${cove.opened} sockets from ${workers} client processes (${IN_FLIGHT} in flight each); per upgrade: connect, hello, ping/pong`,
+      "  server                 upgrades    server CPU   per idle socket, after a full GC",
+      row("bare uWS (baseline)", base),
+      row("edge (JWT, sessions)", cove),
+      `  edge/baseline: ${(rate(cove) / rate(base)).toFixed(2)}x the rate, ${(cove.cpuMs / base.cpuMs).toFixed(1)}x the CPU, ${(cove.rssPerSocket / Math.max(1, base.rssPerSocket)).toFixed(1)}x the RSS per socket`,
     ].join("\n")}\n`,
   )
-  for (const p of procs) p.stdin?.end()
-  edge.kill("SIGTERM")
-  await new Promise((r) => edge.once("exit", r))
   await new Promise<void>((resolve) => jwks.close(() => resolve()))
   await nats.stop()
   await rm(dir, { recursive: true, force: true })
 }
 
 const workerAt = process.argv.indexOf("--worker")
-if (workerAt >= 0) {
+if (process.argv.includes("--bare")) {
+  await bare()
+} else if (workerAt >= 0) {
   await worker(JSON.parse(process.argv[workerAt + 1] ?? "{}") as WorkerArgs)
 } else {
   await main(Number(process.argv[2] ?? "10000"), Number(process.argv[3] ?? "2"))

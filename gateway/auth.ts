@@ -3,7 +3,7 @@
  * when a token names an unknown key, at most once per cooldown), EdDSA only, and the claims of
  * lib/protocol/tokens.ts. Every failure becomes a catalogue error the upgrade answers with.
  */
-import { createRemoteJWKSet, errors, jwtVerify } from "jose"
+import { createRemoteJWKSet, customFetch, errors, type FetchImplementation, jwtVerify } from "jose"
 import { AppError } from "../lib/errors"
 import { isSafeId } from "../lib/protocol/ids"
 import { ACCESS_TOKEN_TYP, CLOCK_TOLERANCE_SECONDS, TOKEN_ALG } from "../lib/protocol/tokens"
@@ -40,11 +40,36 @@ const INVALID_TOKEN_ERRORS = [
   errors.JWKSMultipleMatchingKeys,
 ]
 
+/**
+ * jose refetches on every upgrade while fetches fail (its cooldown starts only at a success), so
+ * an auth outage plus a reconnect storm would become a request storm on the auth function.
+ * After a failure, upgrades that need the key set fail fast (503) for this long.
+ */
+const FAILED_FETCH_BACKOFF_MS = 1_000
+
+function fetchWithBackoff(): FetchImplementation {
+  let failedAt = Number.NEGATIVE_INFINITY
+  return async (url, options) => {
+    if (Date.now() - failedAt < FAILED_FETCH_BACKOFF_MS) {
+      throw new Error(`the last JWK Set fetch failed less than ${FAILED_FETCH_BACKOFF_MS} ms ago`)
+    }
+    try {
+      const response = await fetch(url, options)
+      if (response.status !== 200) failedAt = Date.now()
+      return response
+    } catch (err) {
+      failedAt = Date.now()
+      throw err
+    }
+  }
+}
+
 export function createVerifier(o: VerifierOptions): VerifyToken {
   const keys = createRemoteJWKSet(new URL(o.jwksUrl), {
     cooldownDuration: o.cooldownMs,
     cacheMaxAge: o.maxAgeMs,
     timeoutDuration: o.timeoutMs,
+    [customFetch]: fetchWithBackoff(),
   })
   return async (token) => {
     try {

@@ -21,7 +21,7 @@ import {
   withEdge,
   withJwks,
 } from "../support/edge"
-import { testLog, withNats } from "../support/servers"
+import { eventually, testLog, withNats } from "../support/servers"
 
 const nats = await withNats(t)
 const key = await newSigningKey("k1")
@@ -181,12 +181,29 @@ t.test("unknown kids refetch the JWK Set at most once per cooldown", async (t) =
 })
 
 t.test("an unreachable JWK Set gives 503, not 401: the token may be fine", async (t) => {
-  const blind = await withEdge(t, {
+  const closed = await withEdge(t, {
     NATS_URL: nats.url,
     COVE_JWKS_URL: `http://127.0.0.1:${await freePort()}/jwks`,
   })
-  const attempt = await tryConnect(blind.url, { token: await signToken(key) })
+  const attempt = await tryConnect(closed.url, { token: await signToken(key) })
   t.match(attempt, { kind: "refused", status: 503, body: { error: { code: "UNAVAILABLE" } } })
+})
+
+t.test("while the JWK Set fails, upgrades fail fast without a fetch each; it recovers", async (t) => {
+  const flaky = await withJwks(t, [key])
+  flaky.failing = true
+  const edge = await withEdge(t, { NATS_URL: nats.url, COVE_JWKS_URL: flaky.url })
+  for (let i = 0; i < 5; i++) {
+    const attempt = await tryConnect(edge.url, { token: await signToken(key) })
+    t.match(attempt, { kind: "refused", status: 503, body: { error: { code: "UNAVAILABLE" } } })
+  }
+  t.equal(flaky.fetches, 1, "one fetch for five upgrades")
+  flaky.failing = false
+  const opened = await eventually(async () => {
+    const attempt = await tryConnect(edge.url, { token: await signToken(key) })
+    return attempt.kind === "open" ? attempt.client : undefined
+  }, "an upgrade to succeed once the JWK Set is back")
+  opened.ws.close()
 })
 
 t.test("a foreign Origin is refused with 403; the own origin and native clients are allowed", async (t) => {

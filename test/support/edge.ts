@@ -22,18 +22,23 @@ export async function newSigningKey(kid: string): Promise<SigningKey> {
   return { kid, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: "EdDSA", use: "sig" } }
 }
 
-export type Jwks = { readonly url: string; readonly keys: JWK[]; fetches: number }
+export type Jwks = { readonly url: string; readonly keys: JWK[]; fetches: number; failing: boolean }
 
-/** A JWK Set over HTTP; push to `keys` to publish a new key, read `fetches` to see refetches. */
+/**
+ * A JWK Set over HTTP; push to `keys` to publish a new key, read `fetches` to see refetches,
+ * set `failing` to make it answer 503.
+ */
 export async function withJwks(t: Test, initial: readonly SigningKey[]): Promise<Jwks> {
-  const jwks: { url: string; keys: JWK[]; fetches: number } = {
+  const jwks: Jwks & { url: string } = {
     url: "",
     keys: initial.map((k) => k.jwk),
     fetches: 0,
+    failing: false,
   }
   const server = createServer((_req, res) => {
     jwks.fetches++
-    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: jwks.keys }))
+    if (jwks.failing) res.writeHead(503).end()
+    else res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: jwks.keys }))
   })
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))

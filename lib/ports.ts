@@ -39,6 +39,12 @@ export type DeliveryBus = {
   deliver(events: ReadonlyArray<StoredEvent | ReadReceipt>): Promise<void>
 }
 
+/** The stream of what the sequencer stored, for followers such as search indexing. */
+export type StoredEventLog = {
+  /** Durable once it resolves; the same event published twice is stored once. */
+  publish(events: readonly StoredEvent[]): Promise<void>
+}
+
 /** The write-ahead log of new messages (JetStream); what it accepted is durable. */
 export type InboundLog = {
   append(event: InboundEvent, requestId: string): Promise<{ readonly duplicate: boolean }>

@@ -1,10 +1,11 @@
-import type { DeliveryBus, SequencerStore } from "../../lib/ports"
+import type { DeliveryBus, SequencerStore, StoredEventLog } from "../../lib/ports"
 import type { BatchResult, EventBatch } from "../../lib/protocol/events"
 import { parseBatch } from "./input"
 
 export type PersistPorts = {
   readonly sequencer: SequencerStore
   readonly deliveries: DeliveryBus
+  readonly stored: StoredEventLog
   readonly now: () => Date
 }
 
@@ -21,6 +22,8 @@ export async function handle(batch: EventBatch, ports: PersistPorts): Promise<Ba
     valid.map((v) => v.event),
     ports.now(),
   )
+  // Followers first (durable, awaited), then the edges (at-most-once, clients fill gaps).
+  await ports.stored.publish([...result.duplicates, ...result.stored])
   await ports.deliveries.deliver([...result.duplicates, ...result.stored, ...result.reads])
   const refused = new Map(result.refused.map((r) => [r.event, r.code]))
   const notAllowed = valid.flatMap((v) => {

@@ -1,4 +1,5 @@
 import { natsDeliveryBus } from "../../lib/adapters/nats"
+import { natsStoredEventLog } from "../../lib/adapters/nats-stored"
 import { pgSequencerStore } from "../../lib/adapters/pg-sequencer"
 import { loadConfig, processSource } from "../../lib/config"
 import { closeConnections, openConnections } from "../../lib/function/connections"
@@ -22,6 +23,7 @@ export default defineFunction({
       nc,
       sequencer: pgSequencerStore(pool),
       deliveries: natsDeliveryBus(nc),
+      stored: natsStoredEventLog(nc),
       now: () => new Date(),
     }
   },

@@ -45,6 +45,18 @@ export const INBOUND_TOPIC = "cove.in"
 export const INBOUND_STREAM = "COVE_IN"
 
 /**
+ * What the sequencer stored, for event functions that follow the conversation (search
+ * indexing): declared by their `topic` annotation in stack.yml; absent when none is deployed.
+ */
+export const STORED_TOPIC = "cove.stored"
+export const STORED_STREAM = "COVE_STORED"
+
+/** Dedup id of a stored event: a redelivered batch re-publishes the same events. */
+export function storedDedupId(conversationId: string, seq: number): string {
+  return `${conversationId}:${seq}`
+}
+
+/**
  * JetStream's dedup id for an inbound event: per sender, so nobody can claim another user's
  * message id. A read receipt has no id of its own: the same position read twice is one event.
  */
@@ -57,6 +69,8 @@ export function inboundDedupId(
 export const subjects = {
   inbound: (conversationId: string, partitions: number) =>
     partitionSubject(INBOUND_TOPIC, partitionOf(token(conversationId, "conversation id"), partitions)),
+  stored: (conversationId: string, partitions: number) =>
+    partitionSubject(STORED_TOPIC, partitionOf(token(conversationId, "conversation id"), partitions)),
   /** Core NATS, one per conversation: each edge subscribes once per conversation it serves. */
   delivery: (conversationId: string) => `cove.deliver.${token(conversationId, "conversation id")}`,
   deadLetter: (functionName: string) => `cove.dlq.${token(functionName, "function name")}`,

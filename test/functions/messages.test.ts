@@ -9,6 +9,7 @@ import { ensureStream } from "../../infra/connector/streams"
 import { loadStack } from "../../infra/stack"
 import { natsDeliveryBus } from "../../lib/adapters/nats"
 import { natsInboundLog } from "../../lib/adapters/nats-inbound"
+import { natsStoredEventLog } from "../../lib/adapters/nats-stored"
 import { pgAuthenticator } from "../../lib/adapters/pg-authenticator"
 import { pgConversationStore } from "../../lib/adapters/pg-conversations"
 import { pgHistoryStore } from "../../lib/adapters/pg-messages"
@@ -137,7 +138,12 @@ t.test("messages: integrator sends are durable and idempotent; history pages bot
       batch.push({ subject: m.subject, seq: m.seq, delivered: 1, headers: {}, data: m.json() })
     await persist(
       { function: "persist", stream: INBOUND_STREAM, consumer: "test", messages: batch },
-      { sequencer: pgSequencerStore(auth.pool), deliveries: natsDeliveryBus(nc), now: auth.clock.now },
+      {
+        sequencer: pgSequencerStore(auth.pool),
+        deliveries: natsDeliveryBus(nc),
+        stored: natsStoredEventLog(nc),
+        now: auth.clock.now,
+      },
     )
 
     const first = await jsonOf(await call(alice, "GET", `/?conv=${conv}&after=0&limit=3`))
@@ -205,7 +211,12 @@ t.test("messages: integrator sends are durable and idempotent; history pages bot
       batch2.push({ subject: m.subject, seq: m.seq, delivered: 1, headers: {}, data: m.json() })
     const applied = await persist(
       { function: "persist", stream: INBOUND_STREAM, consumer: "test", messages: batch2 },
-      { sequencer: pgSequencerStore(auth.pool), deliveries: natsDeliveryBus(nc), now: auth.clock.now },
+      {
+        sequencer: pgSequencerStore(auth.pool),
+        deliveries: natsDeliveryBus(nc),
+        stored: natsStoredEventLog(nc),
+        now: auth.clock.now,
+      },
     )
     t.same(applied, { processed: 4, rejected: [] })
     const after = await jsonOf(await call(alice, "GET", `/?conv=${conv}&after=0&limit=20`))

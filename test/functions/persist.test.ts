@@ -4,11 +4,12 @@ import type pg from "pg"
 import t, { type Test } from "tap"
 import { handle } from "../../functions/persist/handler"
 import { natsDeliveryBus } from "../../lib/adapters/nats"
+import { natsStoredEventLog } from "../../lib/adapters/nats-stored"
 import { pgConversationStore } from "../../lib/adapters/pg-conversations"
 import { pgHistoryStore } from "../../lib/adapters/pg-messages"
 import { pgSequencerStore } from "../../lib/adapters/pg-sequencer"
 import type { EventBatch, InboundEvent, NewMessage } from "../../lib/protocol/events"
-import { subjects } from "../../lib/protocol/subjects"
+import { STORED_STREAM, subjects } from "../../lib/protocol/subjects"
 import { eventually, withNats, withPostgres, withSchema } from "../support/servers"
 
 const ALICE = "00000000-0000-4000-8000-00000000a11c"
@@ -57,10 +58,15 @@ async function fixture(t: Test) {
   const sub = nc.subscribe("cove.deliver.>", { callback: (_err, msg) => delivered.push(msg) })
   t.teardown(() => sub.unsubscribe())
   await nc.flush()
-  const ports = { sequencer: pgSequencerStore(pool), deliveries: natsDeliveryBus(nc), now: () => new Date() }
+  const ports = {
+    sequencer: pgSequencerStore(pool),
+    deliveries: natsDeliveryBus(nc),
+    stored: natsStoredEventLog(nc),
+    now: () => new Date(),
+  }
   const history = async (conv: string) =>
     (await pgHistoryStore(pool).history(conv, { direction: "forward", after: 0, limit: 100 })).items
-  return { pool, delivered, ports, history }
+  return { pool, nc, delivered, ports, history }
 }
 
 t.test("the sequencer stores once, with contiguous seqs per conversation, then delivers", async (t) => {
@@ -247,3 +253,25 @@ t.test("read receipts only move forward, never past the last seq, and are delive
     ],
   )
 })
+
+t.test(
+  "what is stored is published once per seq to COVE_STORED for followers, when the stream exists",
+  async (t) => {
+    const { nc, ports } = await fixture(t)
+    // Without the stream (no follower deployed) storing works and publishes nothing.
+    const early = message("conv-a", "before any follower")
+    t.same(await handle(batchOf([early]), ports), { processed: 1, rejected: [] })
+    const jsm = await nc.jetstreamManager()
+    await jsm.streams.add({ name: STORED_STREAM, subjects: ["cove.stored.0", "cove.stored.1"] })
+    // The "absent" answer is cached for a while; a fresh adapter sees the new stream.
+    const withFollower = { ...ports, stored: natsStoredEventLog(nc) }
+    const m1 = message("conv-a", "one")
+    const m2 = message("conv-b", "two")
+    await handle(batchOf([m1, m2]), withFollower)
+    await handle(batchOf([m1, m2]), withFollower)
+    const info = await jsm.streams.info(STORED_STREAM)
+    t.equal(info.state.messages, 2, "a redelivered batch is not published twice")
+    const first = await jsm.streams.getMessage(STORED_STREAM, { seq: 1 })
+    t.match(first.json(), { type: "message", conv: "conv-a", seq: 2, id: m1.id })
+  },
+)

@@ -5,6 +5,7 @@
 import type { Logger } from "../lib/log"
 import { type ConnectionLimits, decodeClientFrame, encodeServerFrame } from "../lib/protocol/frames"
 import type { Identity } from "./auth"
+import type { Messaging } from "./messaging"
 import type { EdgeMetrics } from "./metrics"
 import { type Bucket, type BucketSpec, fullBucket, take } from "./rate-limit"
 import {
@@ -22,9 +23,15 @@ import type { Socket } from "./socket"
 export class Conn {
   state: SessionState | undefined = undefined
   firstFrameTimer: NodeJS.Timeout | undefined = undefined
+  /** The conversations whose deliveries this socket receives (uWS topics it is subscribed to). */
+  readonly conversations = new Set<string>()
+  /** Set when the socket's close event has run: late async work must leave it alone. */
+  gone = false
   constructor(
     readonly identity: Identity,
     readonly sessionId: string,
+    /** The access token it connected with: never logged, never sent anywhere but the functions. */
+    readonly token: string,
   ) {}
 }
 
@@ -37,6 +44,7 @@ export type ConnectionsOptions = {
   readonly maxBackpressureBytes: number
   readonly now: () => number
   readonly metrics: EdgeMetrics
+  readonly messaging: Messaging
   readonly log: Logger
 }
 
@@ -77,6 +85,16 @@ export class Connections {
     })
     conn.state = opened.state
     this.run(socket, opened.effects)
+    this.o.messaging.opened(socket).then(
+      () => {
+        // Closed while its conversations were loading: undo what was subscribed for it.
+        if (conn.gone) this.o.messaging.closed(socket, !this.users.has(userId))
+      },
+      (err: unknown) => {
+        this.o.log.warn({ err, conn: conn.sessionId, user: userId }, "conversations could not be loaded")
+        this.dispatch(socket, { kind: "terminate", reason: "UNAVAILABLE" })
+      },
+    )
     conn.firstFrameTimer = setTimeout(
       () => this.dispatch(socket, { kind: "first_frame_deadline" }),
       this.o.limits.first_frame_timeout_ms,
@@ -108,6 +126,7 @@ export class Connections {
 
   closed(socket: Socket<Conn>, code: number): void {
     const conn = socket.data
+    conn.gone = true
     clearTimeout(conn.firstFrameTimer)
     this.o.metrics.closes.inc({ code: String(code) })
     if (!this.all.delete(socket)) return
@@ -117,9 +136,15 @@ export class Connections {
       if (at >= 0) user.sockets.splice(at, 1)
       if (user.sockets.length === 0) this.users.delete(conn.identity.userId)
     }
+    this.o.messaging.closed(socket, !this.users.has(conn.identity.userId))
     this.o.metrics.connections.set(this.all.size)
     this.o.log.debug({ conn: conn.sessionId, code }, "socket closed")
     if (this.all.size === 0) for (const resolve of this.emptied.splice(0)) resolve()
+  }
+
+  /** The user's open sockets on this edge. */
+  socketsOf(userId: string): readonly Socket<Conn>[] {
+    return this.users.get(userId)?.sockets ?? []
   }
 
   /** Closes the user's sockets, or only those of login session `sid`. Returns how many. */
@@ -161,6 +186,12 @@ export class Connections {
           "closing socket",
         )
         socket.close(effect.code, effect.reason)
+        continue
+      }
+      if (effect.kind === "conversation") {
+        this.o.messaging
+          .frame(socket, effect.frame, (s, frame) => this.run(s, [{ kind: "send", frame }]))
+          .catch((err: unknown) => this.o.log.error({ err }, "conversation frame failed"))
         continue
       }
       const frame = effect.frame

@@ -8,7 +8,8 @@ import type { Revocations } from "./revocations"
 import type { UpgradeRequest } from "./socket"
 
 export type Admission =
-  | { readonly ok: true; readonly identity: Identity }
+  /** `token` is kept (in memory only) to ask the functions for the user's conversations. */
+  | { readonly ok: true; readonly identity: Identity; readonly token: string }
   | { readonly ok: false; readonly error: AppError }
 
 export type DoorOptions = {
@@ -48,6 +49,6 @@ export function createDoor(o: DoorOptions): (req: UpgradeRequest) => Promise<Adm
     }
     const revoked = o.revocations.refuses(identity, o.now())
     if (revoked !== undefined) return refuse(revoked)
-    return { ok: true, identity }
+    return { ok: true, identity, token }
   }
 }

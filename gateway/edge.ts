@@ -5,15 +5,20 @@
  */
 import { randomUUID } from "node:crypto"
 import { connectNats } from "../lib/adapters/nats"
+import { natsInboundLog } from "../lib/adapters/nats-inbound"
 import type { ConfigOf } from "../lib/config"
 import type { Logger } from "../lib/log"
+import { parseMembershipEvent } from "../lib/protocol/events"
 import type { ConnectionLimits } from "../lib/protocol/frames"
-import { USER_REVOKED_SUBJECTS } from "../lib/protocol/subjects"
+import { subjects, USER_MEMBERSHIP_SUBJECTS, USER_REVOKED_SUBJECTS } from "../lib/protocol/subjects"
 import { userRevokedEvent } from "../lib/protocol/tokens"
 import type { gatewayFields } from "../lib/settings"
 import { createVerifier } from "./auth"
 import { Connections } from "./connections"
 import { createDoor } from "./door"
+import { Fanout } from "./fanout"
+import { httpMembershipLoader, type LoadMemberships, Memberships } from "./memberships"
+import { Messaging } from "./messaging"
 import { createEdgeMetrics, type EdgeMetrics } from "./metrics"
 import { Revocations } from "./revocations"
 import { createEdgeServer } from "./server"
@@ -26,6 +31,8 @@ export type EdgeOptions = {
   readonly uws?: unknown
   readonly now?: () => number
   readonly newSessionId?: () => string
+  /** Where a connecting user's conversations come from (default: the conversations function). */
+  readonly loadMemberships?: LoadMemberships
 }
 
 export type Edge = {
@@ -40,6 +47,7 @@ export type Edge = {
 }
 
 const decoder = new TextDecoder()
+const encoder = new TextEncoder()
 
 export function defaultOrigins(webPort: number): string[] {
   return [`http://127.0.0.1:${webPort}`, `http://localhost:${webPort}`]
@@ -60,6 +68,24 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
     user_rate_burst: config.userRateBurst,
     max_sockets_per_user: config.maxSocketsPerUser,
   }
+  const nc = await connectNats(config.natsUrl, "cove-edge", log)
+  const fanout = new Fanout(
+    nc,
+    (topic, data) => transport.publish(topic, data),
+    () => metrics.deliveries.inc(),
+    log,
+  )
+  const messaging = new Messaging({
+    memberships: new Memberships(
+      options.loadMemberships ?? httpMembershipLoader(config.functionsUrl, config.functionsTimeoutMs),
+    ),
+    fanout,
+    inbound: natsInboundLog(nc),
+    relay: (conv, frame) => nc.publish(subjects.delivery(conv), encoder.encode(JSON.stringify(frame))),
+    metrics,
+    now: () => new Date(now()),
+    log,
+  })
   const connections = new Connections({
     limits,
     policy: {
@@ -70,11 +96,11 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
     maxBackpressureBytes: config.maxBackpressureBytes,
     now,
     metrics,
+    messaging,
     log,
   })
   const revocations = new Revocations(config.revocationMemoryMs)
 
-  const nc = await connectNats(config.natsUrl, "cove-edge", log)
   let natsUp = true
   void (async () => {
     for await (const s of nc.status()) {
@@ -110,7 +136,29 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
       log.info({ user: event.user, sid: event.sid, reason: event.reason, closed }, "revocation applied")
     },
   })
-  // The server has the subscription once this resolves: no revocation published later is missed.
+  nc.subscribe(USER_MEMBERSHIP_SUBJECTS, {
+    callback: (err, msg) => {
+      if (err !== null) {
+        log.error({ err }, "membership subscription failed")
+        return
+      }
+      const event = parseMembershipEvent(msg.data)
+      if (event === undefined) {
+        log.warn({ subject: msg.subject }, "membership event is invalid; ignored")
+        return
+      }
+      // The subject names the user this copy is for; the event lists everyone affected.
+      const user = msg.subject.split(".")[2] ?? ""
+      const joined = event.added.includes(user)
+      if (!joined && !event.removed.includes(user)) return
+      messaging
+        .membershipChanged(user, event.conv, joined, connections.socketsOf(user))
+        .catch((cause: unknown) =>
+          log.warn({ err: cause, user, conv: event.conv }, "membership change not applied"),
+        )
+    },
+  })
+  // The server has the subscriptions once this resolves: no event published later is missed.
   await nc.flush()
 
   let draining = false

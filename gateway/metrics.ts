@@ -1,6 +1,6 @@
 /**
  * What the edge measures, in the Prometheus text format at GET /metrics. Only series that are
- * really measured; the publish-latency histogram arrives with the send path (issue 4).
+ * really measured.
  */
 import { Registry } from "../lib/metrics"
 
@@ -22,6 +22,18 @@ export function createEdgeMetrics() {
     framesOut: registry.counter("cove_edge_frames_out_total", "Frames sent to clients."),
     errorFrames: registry.counter("cove_edge_error_frames_total", "Error frames sent, by error code."),
     closes: registry.counter("cove_edge_closes_total", "Connections closed, by WebSocket close code."),
+    publishSeconds: registry.histogram(
+      "cove_edge_publish_seconds",
+      "Time from a client's send (or edit, recall, react, read) to JetStream's PubAck, by frame type.",
+    ),
+    deliveries: registry.counter(
+      "cove_edge_deliveries_total",
+      "Conversation events received from NATS and published to the conversation's sockets.",
+    ),
+    conversations: registry.gauge(
+      "cove_edge_conversations",
+      "Conversations this edge receives deliveries for.",
+    ),
   }
 }
 

@@ -69,7 +69,7 @@ export function createEdgeServer(o: EdgeServerOptions): Transport {
           return { accept: false, reply: errorReply(admission.error) }
         }
         metrics.upgrades.inc()
-        return { accept: true, data: new Conn(admission.identity, o.newSessionId()) }
+        return { accept: true, data: new Conn(admission.identity, o.newSessionId(), admission.token) }
       },
       open: (socket) => connections.opened(socket),
       message: (socket, text, bytes) => connections.received(socket, text, bytes),

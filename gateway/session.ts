@@ -7,6 +7,7 @@ import { ERRORS } from "../lib/errors"
 import {
   BINARY_FRAME_ERROR,
   type ConnectionLimits,
+  type ConversationFrame,
   type DecodeResult,
   type ErrorFrame,
   type ServerFrame,
@@ -38,6 +39,7 @@ export type CloseReason =
   | "AUTH_SESSION_REVOKED"
   | "AUTH_USER_DISABLED"
   | "SHUTTING_DOWN"
+  | "UNAVAILABLE"
 
 export type SessionInput =
   | {
@@ -53,6 +55,8 @@ export type SessionInput =
 
 export type Effect =
   | { readonly kind: "send"; readonly frame: ServerFrame }
+  /** A frame about a conversation: checked for membership, then published (and acked) or relayed. */
+  | { readonly kind: "conversation"; readonly frame: ConversationFrame }
   | { readonly kind: "close"; readonly code: number; readonly reason: CloseReason }
 
 export type Step = { readonly state: SessionState; readonly effects: readonly Effect[] }
@@ -93,14 +97,18 @@ function close(state: SessionState, reason: CloseReason): Step {
   }
 }
 
-function rateLimited(ref: string | undefined, retryAfterMs: number): ErrorFrame {
-  const frame: ErrorFrame = {
+function rateLimited(body: DecodeResult | "binary", retryAfterMs: number): ErrorFrame {
+  const ref = refOf(body)
+  // A refused send names its id, so the client's outbox retries exactly that one later.
+  const id = body !== "binary" && body.ok && "id" in body.frame ? body.frame.id : undefined
+  return {
     type: "error",
     code: "RATE_LIMITED",
     message: ERRORS.RATE_LIMITED.message,
     retry_after_ms: retryAfterMs,
+    ...(ref === undefined ? {} : { ref }),
+    ...(id === undefined ? {} : { id }),
   }
-  return ref === undefined ? frame : { ...frame, ref }
 }
 
 function refOf(body: DecodeResult | "binary"): string | undefined {
@@ -132,13 +140,20 @@ function onFrame(state: SessionState, input: SessionInput & { kind: "frame" }, p
     const retryAfterMs = Math.max(own.retryAfterMs, input.user.retryAfterMs)
     return {
       state: next,
-      effects: [{ kind: "send", frame: rateLimited(refOf(input.body), retryAfterMs) }],
+      effects: [{ kind: "send", frame: rateLimited(input.body, retryAfterMs) }],
     }
   }
   const body = input.body
   if (body === "binary") return { state: admitted, effects: [{ kind: "send", frame: BINARY_FRAME_ERROR }] }
   if (!body.ok) return { state: admitted, effects: [{ kind: "send", frame: body.error }] }
   switch (body.frame.type) {
+    case "send":
+    case "edit":
+    case "recall":
+    case "react":
+    case "read":
+    case "typing":
+      return { state: admitted, effects: [{ kind: "conversation", frame: body.frame }] }
     case "ping": {
       const ref = body.frame.ref
       return {

@@ -16,6 +16,9 @@ export type Socket<D> = {
   send(text: string): number
   /** Sends a close frame with `code` and a short `reason`; a no-op once closed. */
   close(code: number, reason: string): void
+  /** Receives what is published to `topic` from now on (uWS topics: fan-out without a loop). */
+  subscribe(topic: string): void
+  unsubscribe(topic: string): void
 }
 
 /** The parts of an upgrade request the edge decides on, copied before any await. */
@@ -67,6 +70,8 @@ export type Transport = {
   stopListening(): void
   /** Closes the listening socket and every connection at once. */
   close(): void
+  /** Sends a text frame to every socket subscribed to `topic`; the bytes are UTF-8 JSON. */
+  publish(topic: string, text: Uint8Array | string): void
 }
 
 export type UwsModule = typeof Uws
@@ -127,6 +132,14 @@ class UwsSocket<D> implements Socket<D> {
     const ws = this.ws
     if (ws === null || this.closed) return
     ws.cork(() => ws.end(code, reason))
+  }
+
+  subscribe(topic: string): void {
+    if (this.ws !== null && !this.closed) this.ws.subscribe(topic)
+  }
+
+  unsubscribe(topic: string): void {
+    if (this.ws !== null && !this.closed) this.ws.unsubscribe(topic)
   }
 }
 
@@ -220,6 +233,9 @@ export function createUwsTransport<D>(
     stopListening: () => {
       if (listenSocket !== null) uws.us_listen_socket_close(listenSocket)
       listenSocket = null
+    },
+    publish: (topic, text) => {
+      app.publish(topic, text, false, false)
     },
     close: () => {
       if (listenSocket !== null) uws.us_listen_socket_close(listenSocket)

@@ -238,6 +238,16 @@ export const gatewayFields = {
     "web origins that may open sockets (default: http://127.0.0.1:<COVE_GATEWAY_PORT> and http://localhost:<COVE_GATEWAY_PORT>); requests without Origin are allowed",
   ),
   natsUrl: setting("NATS_URL", url(["nats:", "tls:"]).default("nats://127.0.0.1:4222"), "NATS server URL(s)"),
+  functionsUrl: setting(
+    "COVE_FUNCTIONS_URL",
+    url(["http:", "https:"]).default("http://127.0.0.1:8080"),
+    "where the edge reaches the functions (/function/conversations for a connecting user's conversations)",
+  ),
+  functionsTimeoutMs: setting(
+    "COVE_EDGE_FUNCTIONS_TIMEOUT_MS",
+    positiveInt(5_000),
+    "how long the edge waits for a function, in ms",
+  ),
   jwksUrl: setting(
     "COVE_JWKS_URL",
     url(["http:", "https:"]).default("http://127.0.0.1:8080/function/auth/jwks"),

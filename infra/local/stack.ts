@@ -207,6 +207,7 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
           COVE_EDGE_PORT: String(edgePort),
           COVE_GATEWAY_PORT: String(runtime.port),
           COVE_JWKS_URL: `${gatewayUrl}/function/auth/jwks`,
+          COVE_FUNCTIONS_URL: gatewayUrl,
         },
       },
       echo: process.stdout,

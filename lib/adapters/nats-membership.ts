@@ -8,7 +8,13 @@ const encoder = new TextEncoder()
 export function natsMembershipBus(nc: NatsConnection): MembershipBus {
   return {
     async changed(change) {
-      const event: MembershipEvent = { type: "membership", ...change }
+      const event: MembershipEvent = {
+        type: "membership",
+        conv: change.conv,
+        added: [...change.added],
+        removed: [...change.removed],
+        by: change.by,
+      }
       const data = encoder.encode(JSON.stringify(event))
       // Each affected user's edges (un)subscribe their sockets; the members' clients are told.
       for (const user of [...change.added, ...change.removed]) nc.publish(subjects.userMembership(user), data)

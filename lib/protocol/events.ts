@@ -145,10 +145,22 @@ export type BatchResult = {
  * removed (edges subscribe or unsubscribe that user's sockets) and on the conversation's
  * delivery subject (members' clients update their member list).
  */
-export type MembershipEvent = {
-  readonly type: "membership"
-  readonly conv: string
-  readonly added: readonly string[]
-  readonly removed: readonly string[]
-  readonly by: string
+export const membershipEvent = z.object({
+  type: z.literal("membership"),
+  conv: safeId,
+  added: z.array(safeId),
+  removed: z.array(safeId),
+  by: safeId,
+})
+export type MembershipEvent = z.output<typeof membershipEvent>
+
+/** Decodes a membership event from NATS; undefined for anything else. */
+export function parseMembershipEvent(data: Uint8Array): MembershipEvent | undefined {
+  try {
+    const parsed = membershipEvent.safeParse(JSON.parse(new TextDecoder().decode(data)))
+    return parsed.success ? parsed.data : undefined
+  } catch {
+    // Not JSON: not an event of ours.
+    return undefined
+  }
 }

@@ -2,6 +2,9 @@
  * WebSocket frames between clients and the edge: JSON text, one object per frame, with a `type`.
  * docs/protocol.md is the reference for clients; keep the two in step.
  */
+import { z } from "zod"
+import { emoji, messageBody } from "./events"
+import { safeId, uuid } from "./ids"
 import type { PROTOCOL_VERSION } from "./subjects"
 
 /** A client's correlation id, echoed on the answer (pong, error); at most 64 characters. */
@@ -9,8 +12,59 @@ export const MAX_REF_LENGTH = 64
 
 export type PingFrame = { readonly type: "ping"; readonly ref?: string }
 
-/** Every frame a client may send. Issue 4 adds `send` and the conversation frames. */
-export type ClientFrame = PingFrame
+/**
+ * Frames that change a conversation. Each is answered with an `ack` (after JetStream stored it)
+ * or an error frame carrying its `id`; `read` has no id and is answered by its `ref` only.
+ */
+const ref = z.string().min(1).max(MAX_REF_LENGTH).optional()
+export const sendFrame = z.object({
+  type: z.literal("send"),
+  id: uuid,
+  conv: safeId,
+  body: messageBody,
+  reply_to: uuid.optional(),
+  ref,
+})
+export const editFrame = z.object({
+  type: z.literal("edit"),
+  id: uuid,
+  conv: safeId,
+  target: uuid,
+  body: messageBody,
+  ref,
+})
+export const recallFrame = z.object({ type: z.literal("recall"), id: uuid, conv: safeId, target: uuid, ref })
+export const reactFrame = z.object({
+  type: z.literal("react"),
+  id: uuid,
+  conv: safeId,
+  target: uuid,
+  emoji,
+  op: z.enum(["add", "remove"]),
+  ref,
+})
+export const readFrame = z.object({
+  type: z.literal("read"),
+  conv: safeId,
+  seq: z.number().int().min(0),
+  ref,
+})
+/** Ephemeral: relayed to the conversation's members, never stored, never acknowledged. */
+export const typingFrame = z.object({ type: z.literal("typing"), conv: safeId, ref })
+
+const conversationFrames = {
+  send: sendFrame,
+  edit: editFrame,
+  recall: recallFrame,
+  react: reactFrame,
+  read: readFrame,
+  typing: typingFrame,
+} as const
+
+export type ConversationFrame = z.output<(typeof conversationFrames)[keyof typeof conversationFrames]>
+
+/** Every frame a client may send. */
+export type ClientFrame = PingFrame | ConversationFrame
 
 /** The codes an error frame can carry; each is an entry of lib/errors.ts. */
 export type FrameErrorCode =
@@ -18,6 +72,8 @@ export type FrameErrorCode =
   | "INVALID_FRAME"
   | "UNKNOWN_FRAME_TYPE"
   | "RATE_LIMITED"
+  | "NOT_FOUND"
+  | "UNAVAILABLE"
   | "INTERNAL"
 
 export type ConnectionLimits = {
@@ -47,11 +103,23 @@ export type ErrorFrame = {
   readonly code: FrameErrorCode
   readonly message: string
   readonly ref?: string
+  /** The id of the send (or edit, recall, react) that failed: retry it with the same id. */
+  readonly id?: string
   /** Only with RATE_LIMITED: when the next frame will be accepted. */
   readonly retry_after_ms?: number
 }
 
-export type ServerFrame = HelloFrame | PongFrame | ErrorFrame
+/** JetStream stored the frame's event: it will be sequenced and delivered. Retries with the same id are safe. */
+export type AckFrame = {
+  readonly type: "ack"
+  readonly id?: string
+  readonly conv: string
+  readonly ref?: string
+  /** The same id was sent before (a retry): nothing new was stored. */
+  readonly duplicate: boolean
+}
+
+export type ServerFrame = HelloFrame | PongFrame | ErrorFrame | AckFrame
 
 /** A frame that could not be accepted: the error frame to answer with. */
 export type DecodeError = { readonly ok: false; readonly error: ErrorFrame }
@@ -91,6 +159,23 @@ export function decodeClientFrame(text: string): DecodeResult {
   switch (type) {
     case "ping":
       return { ok: true, frame: ref === undefined ? { type } : { type, ref } }
+    case "send":
+    case "edit":
+    case "recall":
+    case "react":
+    case "read":
+    case "typing": {
+      const parsed = conversationFrames[type].safeParse(fields)
+      if (parsed.success) return { ok: true, frame: parsed.data }
+      const problems = parsed.error.issues
+        .map((i) => `${i.path.join(".") || "(frame)"}: ${i.message}`)
+        .join("; ")
+      const error = invalid("INVALID_FRAME", `Invalid ${type} frame: ${problems}`.slice(0, 500), ref)
+      // Name the send that failed when its id is usable, so the client can mark it failed.
+      return uuid.safeParse(fields.id).success
+        ? { ok: false, error: { ...error.error, id: fields.id as string } }
+        : error
+    }
     default:
       return invalid("UNKNOWN_FRAME_TYPE", `Unknown frame type ${JSON.stringify(type.slice(0, 32))}.`, ref)
   }

@@ -1,0 +1,70 @@
+/**
+ * Which conversations each connected user is in, as this edge knows it: loaded from the
+ * conversations function when the user's first socket opens here (the edge never reads the
+ * database), then kept current by membership events. Forgotten when the user's last socket
+ * closes.
+ */
+
+/** Asks the functions for every conversation id of the user whose access token this is. */
+export type LoadMemberships = (token: string) => Promise<readonly string[]>
+
+type Entry = { readonly conversations: Set<string>; readonly ready: Promise<void> }
+
+export class Memberships {
+  private readonly users = new Map<string, Entry>()
+
+  constructor(private readonly load: LoadMemberships) {}
+
+  /** The user's conversations, loading them on first use; rejects if they cannot be loaded. */
+  async of(userId: string, token: string): Promise<ReadonlySet<string>> {
+    let entry = this.users.get(userId)
+    if (entry === undefined) {
+      const conversations = new Set<string>()
+      const ready = this.load(token).then((ids) => {
+        for (const id of ids) conversations.add(id)
+      })
+      entry = { conversations, ready }
+      this.users.set(userId, entry)
+      // A failed load is forgotten, so the next socket (or send) tries again.
+      ready.catch(() => {
+        if (this.users.get(userId) === entry) this.users.delete(userId)
+      })
+    }
+    await entry.ready
+    return entry.conversations
+  }
+
+  /**
+   * Applies a membership change for a user connected here. Events that arrive while the list is
+   * loading are applied after it (add and remove are idempotent, so the order with the load does
+   * not matter). Users not connected here are ignored.
+   */
+  async changed(userId: string, conv: string, joined: boolean): Promise<boolean> {
+    const entry = this.users.get(userId)
+    if (entry === undefined) return false
+    await entry.ready
+    if (joined) entry.conversations.add(conv)
+    else entry.conversations.delete(conv)
+    return true
+  }
+
+  forget(userId: string): void {
+    this.users.delete(userId)
+  }
+}
+
+/** The production loader: GET /function/conversations?view=ids with the user's own token. */
+export function httpMembershipLoader(functionsUrl: string, timeoutMs: number): LoadMemberships {
+  return async (token) => {
+    const res = await fetch(`${functionsUrl}/function/conversations?view=ids`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(timeoutMs),
+    })
+    if (!res.ok) throw new Error(`conversations answered ${res.status}`)
+    const body = (await res.json()) as { ids?: unknown }
+    if (!Array.isArray(body.ids) || !body.ids.every((id) => typeof id === "string")) {
+      throw new Error("conversations answered without an ids list")
+    }
+    return body.ids as string[]
+  }
+}

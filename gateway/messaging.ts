@@ -1,0 +1,144 @@
+/**
+ * Conversation frames on a socket: membership is checked at the door of every frame, then the
+ * event is appended to JetStream and acknowledged only once stored (ARCHITECTURE invariant 1),
+ * or, for typing, relayed to the members and forgotten. Also keeps each socket subscribed to
+ * the deliveries of the user's conversations.
+ */
+import { randomUUID } from "node:crypto"
+import type { Logger } from "../lib/log"
+import type { InboundLog } from "../lib/ports"
+import type { InboundEvent } from "../lib/protocol/events"
+import type { ConversationFrame, ErrorFrame, ServerFrame } from "../lib/protocol/frames"
+import type { Conn } from "./connections"
+import type { Fanout } from "./fanout"
+import type { Memberships } from "./memberships"
+import type { EdgeMetrics } from "./metrics"
+import type { Socket } from "./socket"
+
+export type MessagingOptions = {
+  readonly memberships: Memberships
+  readonly fanout: Fanout
+  readonly inbound: InboundLog
+  /** Publishes an ephemeral frame (typing) to a conversation's members on every edge. */
+  readonly relay: (conv: string, frame: object) => void
+  readonly metrics: EdgeMetrics
+  readonly now: () => Date
+  readonly log: Logger
+}
+
+type Reply = (socket: Socket<Conn>, frame: ServerFrame) => void
+
+function failure(code: ErrorFrame["code"], message: string, frame: ConversationFrame): ErrorFrame {
+  return {
+    type: "error",
+    code,
+    message,
+    ...("id" in frame ? { id: frame.id } : {}),
+    ...(frame.ref === undefined ? {} : { ref: frame.ref }),
+  }
+}
+
+function toEvent(
+  frame: Exclude<ConversationFrame, { type: "typing" }>,
+  from: string,
+  ts: string,
+): InboundEvent {
+  const base = { v: 1 as const, conv: frame.conv, from, ts }
+  switch (frame.type) {
+    case "send":
+      return {
+        ...base,
+        type: "message",
+        id: frame.id,
+        body: frame.body,
+        ...(frame.reply_to === undefined ? {} : { reply_to: frame.reply_to }),
+      }
+    case "edit":
+      return { ...base, type: "edit", id: frame.id, target: frame.target, body: frame.body }
+    case "recall":
+      return { ...base, type: "recall", id: frame.id, target: frame.target }
+    case "react":
+      return {
+        ...base,
+        type: "reaction",
+        id: frame.id,
+        target: frame.target,
+        emoji: frame.emoji,
+        op: frame.op,
+      }
+    case "read":
+      return { ...base, type: "read", seq: frame.seq }
+  }
+}
+
+export class Messaging {
+  constructor(private readonly o: MessagingOptions) {}
+
+  /** Subscribes a new socket to the deliveries of every conversation of its user. */
+  async opened(socket: Socket<Conn>): Promise<void> {
+    const conversations = await this.o.memberships.of(socket.data.identity.userId, socket.data.token)
+    for (const conv of conversations) this.o.fanout.join(socket, conv)
+    this.o.metrics.conversations.set(this.o.fanout.size)
+  }
+
+  closed(socket: Socket<Conn>, lastOfUser: boolean): void {
+    this.o.fanout.closed(socket)
+    if (lastOfUser) this.o.memberships.forget(socket.data.identity.userId)
+    this.o.metrics.conversations.set(this.o.fanout.size)
+  }
+
+  /** A membership event: the user's sockets here start or stop receiving the conversation. */
+  async membershipChanged(
+    userId: string,
+    conv: string,
+    joined: boolean,
+    sockets: readonly Socket<Conn>[],
+  ): Promise<void> {
+    if (!(await this.o.memberships.changed(userId, conv, joined))) return
+    for (const socket of sockets) {
+      if (joined) this.o.fanout.join(socket, conv)
+      else this.o.fanout.leave(socket, conv)
+    }
+    this.o.metrics.conversations.set(this.o.fanout.size)
+  }
+
+  async frame(socket: Socket<Conn>, frame: ConversationFrame, reply: Reply): Promise<void> {
+    const userId = socket.data.identity.userId
+    let conversations: ReadonlySet<string>
+    try {
+      conversations = await this.o.memberships.of(userId, socket.data.token)
+    } catch (err) {
+      this.o.log.warn({ err, user: userId }, "memberships could not be loaded")
+      reply(
+        socket,
+        failure("UNAVAILABLE", "Conversations could not be checked; retry with the same id.", frame),
+      )
+      return
+    }
+    // Not a member looks the same as no such conversation, as in the HTTP functions.
+    if (!conversations.has(frame.conv)) {
+      reply(socket, failure("NOT_FOUND", "No such conversation.", frame))
+      return
+    }
+    if (frame.type === "typing") {
+      this.o.relay(frame.conv, { type: "typing", conv: frame.conv, user: userId })
+      return
+    }
+    const event = toEvent(frame, userId, this.o.now().toISOString())
+    const started = performance.now()
+    try {
+      const { duplicate } = await this.o.inbound.append(event, "id" in frame ? frame.id : randomUUID())
+      this.o.metrics.publishSeconds.observe((performance.now() - started) / 1000, { type: frame.type })
+      reply(socket, {
+        type: "ack",
+        ...("id" in frame ? { id: frame.id } : {}),
+        conv: frame.conv,
+        ...(frame.ref === undefined ? {} : { ref: frame.ref }),
+        duplicate,
+      })
+    } catch (err) {
+      this.o.log.warn({ err, user: userId, conv: frame.conv }, "publish failed")
+      reply(socket, failure("UNAVAILABLE", "The message was not stored; retry with the same id.", frame))
+    }
+  }
+}

@@ -1,0 +1,352 @@
+/**
+ * The message path end to end, on real servers: clients on two edges → JetStream → connector →
+ * sequencer → PostgreSQL → deliveries on every edge, with the real auth, conversations and
+ * messages functions. Run after `npm run build` (npm test does).
+ */
+import { randomUUID } from "node:crypto"
+import { chmod, mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import t, { type Test } from "tap"
+import WebSocket from "ws"
+import { type Edge, startEdge } from "../../gateway/edge"
+import { type LocalNats, startNats } from "../../infra/local/nats-server"
+import { freePort } from "../../infra/local/ports"
+import { type RunningStack, startStack } from "../../infra/local/stack"
+import { loadStack } from "../../infra/stack"
+import { loadConfig } from "../../lib/config"
+import { gatewayFields } from "../../lib/settings"
+import { repoRoot } from "../support/bundles"
+import { type Json, jsonOf } from "../support/http"
+import { eventually, testLog } from "../support/servers"
+
+type Frame = Record<string, unknown> & { type: string }
+
+/** A WebSocket client that keeps every frame it received. */
+class Device {
+  readonly frames: Frame[] = []
+  constructor(readonly ws: WebSocket) {
+    ws.on("message", (data) => this.frames.push(JSON.parse(String(data)) as Frame))
+  }
+  send(frame: object): void {
+    this.ws.send(JSON.stringify(frame))
+  }
+  of(type: string, conv?: string): Frame[] {
+    return this.frames.filter((f) => f.type === type && (conv === undefined || f.conv === conv))
+  }
+  async waitFor(what: string, check: (d: Device) => boolean, deadlineMs = 10_000): Promise<void> {
+    await eventually(async () => (check(this) ? true : undefined), what, deadlineMs)
+  }
+}
+
+async function scratchDir(t: Test): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "cove-msg-"))
+  await chmod(dir, 0o755)
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+async function world(t: Test) {
+  const dir = await scratchDir(t)
+  const natsPort = await freePort()
+  const natsStore = join(dir, "nats-store")
+  let nats: LocalNats = await startNats({ port: natsPort, storeDir: natsStore, log: testLog })
+  t.teardown(() => nats.stop())
+  const stack: RunningStack = await startStack({
+    dataDir: join(dir, "data"),
+    buildDir: join(repoRoot, "build"),
+    stack: loadStack(join(repoRoot, "stack.yml")),
+    gatewayPort: 0,
+    edgePort: 0,
+    natsPort: 0,
+    pgPort: 0,
+    s3Port: 0,
+    natsUrl: nats.url,
+    natsServerBin: "nats-server",
+    databaseUrl: undefined,
+    pgSchema: "cove",
+    s3: {
+      endpoint: undefined,
+      region: "us-east-1",
+      bucket: "cove",
+      accessKeyId: undefined,
+      secretAccessKey: undefined,
+    },
+    logLevel: "error",
+    durable: false,
+    log: testLog,
+  })
+  t.teardown(() => stack.stop())
+  // A second edge, in this process, on the same NATS and functions.
+  const config = loadConfig(gatewayFields, {
+    env: {
+      COVE_EDGE_PORT: "0",
+      NATS_URL: nats.url,
+      COVE_FUNCTIONS_URL: stack.gatewayUrl,
+      COVE_JWKS_URL: `${stack.gatewayUrl}/function/auth/jwks`,
+      COVE_EDGE_RATE_PER_SEC: "1000",
+      COVE_EDGE_RATE_BURST: "1000",
+      COVE_EDGE_USER_RATE_PER_SEC: "2000",
+      COVE_EDGE_USER_RATE_BURST: "2000",
+    },
+    secretsDir: "/nonexistent",
+  })
+  const edgeB: Edge = await startEdge(config, testLog)
+  t.teardown(() => edgeB.drain(1_000))
+  const edges = { a: stack.edgeUrl, b: `ws://127.0.0.1:${edgeB.port}/v1/ws` }
+
+  const call = async (method: string, path: string, body?: unknown, token?: string): Promise<Json> => {
+    const res = await fetch(`${stack.gatewayUrl}/function/${path}`, {
+      method,
+      headers: {
+        "content-type": "application/json",
+        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    })
+    return jsonOf(res)
+  }
+  const admin = await call("POST", "auth/register", { username: "admin", password: "correct horse battery" })
+  const user = async (name: string) => {
+    const r = await call(
+      "POST",
+      "auth/register",
+      { username: name, password: "correct horse battery" },
+      admin.access_token,
+    )
+    return { id: r.user.id as string, token: r.access_token as string }
+  }
+  const connect = async (edge: string, who: { token: string }): Promise<Device> => {
+    const ws = new WebSocket(edge, { headers: { authorization: `Bearer ${who.token}` } })
+    const device = new Device(ws)
+    await new Promise((resolve, reject) => {
+      ws.once("open", resolve)
+      ws.once("error", reject)
+    })
+    t.teardown(() => ws.terminate())
+    await device.waitFor("hello", (d) => d.of("hello").length === 1)
+    return device
+  }
+  return {
+    stack,
+    edges,
+    edgeB,
+    call,
+    user,
+    connect,
+    admin,
+    killNats: () => nats.kill(),
+    restartNats: async () => {
+      nats = await startNats({ port: natsPort, storeDir: natsStore, log: testLog })
+    },
+  }
+}
+
+const text = (s: string) => ({ kind: "text", text: s })
+
+t.test("messages: ack after storage, delivery on every edge, order, retries, members only", async (t) => {
+  const w = await world(t)
+  const [alice, bob, carol, mallory] = [
+    await w.user("alice"),
+    await w.user("bob"),
+    await w.user("carol"),
+    await w.user("mallory"),
+  ]
+  const group = await w.call(
+    "POST",
+    "conversations",
+    { kind: "group", title: "团队", members: [bob.id, carol.id] },
+    alice.token,
+  )
+  const direct = await w.call("POST", "conversations", { kind: "direct", members: [bob.id] }, alice.token)
+  const aliceA = await w.connect(w.edges.a, alice)
+  const aliceB = await w.connect(w.edges.b, alice)
+  const bobB = await w.connect(w.edges.b, bob)
+  const malloryA = await w.connect(w.edges.a, mallory)
+
+  await t.test(
+    "one send: acked, then delivered to every member device on both edges, sender included",
+    async (t) => {
+      const id = randomUUID()
+      aliceA.send({ type: "send", id, conv: group.id, body: text("你好 👋🏽 Cove"), ref: "r1" })
+      await aliceA.waitFor("ack", (d) => d.of("ack").length === 1)
+      t.match(aliceA.of("ack")[0], { id, conv: group.id, ref: "r1", duplicate: false })
+      for (const [name, device] of [
+        ["alice on edge A", aliceA],
+        ["alice on edge B", aliceB],
+        ["bob on edge B", bobB],
+      ] as const) {
+        await device.waitFor(`${name} receives it`, (d) => d.of("message", group.id).length === 1)
+        t.match(device.of("message", group.id)[0], {
+          conv: group.id,
+          seq: 1,
+          id,
+          from: alice.id,
+          body: text("你好 👋🏽 Cove"),
+          ts: String,
+        })
+      }
+      t.equal(malloryA.of("message").length, 0, "a non-member receives nothing")
+    },
+  )
+
+  await t.test("a non-member cannot send; the error names the send", async (t) => {
+    const id = randomUUID()
+    malloryA.send({ type: "send", id, conv: group.id, body: text("let me in") })
+    await malloryA.waitFor("error", (d) => d.of("error").length === 1)
+    t.match(malloryA.of("error")[0], { code: "NOT_FOUND", id })
+    aliceA.send({ type: "send", id: "not-a-uuid", conv: group.id, body: text("x") })
+    await aliceA.waitFor("invalid frame", (d) => d.of("error").length === 1)
+    t.equal(aliceA.of("error")[0]?.code, "INVALID_FRAME")
+  })
+
+  await t.test("retrying a send with the same id, from another edge, stores one message", async (t) => {
+    const id = randomUUID()
+    aliceA.send({ type: "send", id, conv: direct.id, body: text("once") })
+    aliceB.send({ type: "send", id, conv: direct.id, body: text("once") })
+    await aliceB.waitFor(
+      "two acks",
+      () => aliceA.of("ack").some((a) => a.id === id) && aliceB.of("ack").some((a) => a.id === id),
+    )
+    const acks = [...aliceA.of("ack"), ...aliceB.of("ack")].filter((a) => a.id === id)
+    t.same(acks.map((a) => a.duplicate).sort(), [false, true], "the retry is recognised")
+    await bobB.waitFor("the direct message", (d) => d.of("message", direct.id).length >= 1)
+    const history = await w.call("GET", `messages?conv=${direct.id}&after=0`, undefined, bob.token)
+    t.same(
+      history.items.map((m: Json) => [m.seq, m.id]),
+      [[1, id]],
+      "exactly one stored",
+    )
+  })
+
+  await t.test(
+    "concurrent senders in several conversations: contiguous seqs, same order everywhere",
+    async (t) => {
+      const convs = [group.id, direct.id]
+      const sent = new Map<string, string[]>()
+      for (let i = 0; i < 60; i++) {
+        const conv = convs[i % 2] as string
+        const id = randomUUID()
+        sent.set(conv, [...(sent.get(conv) ?? []), id])
+        const device = i % 3 === 0 ? bobB : i % 3 === 1 ? aliceA : aliceB
+        device.send({ type: "send", id, conv, body: text(`m${i}`) })
+      }
+      for (const conv of convs) {
+        const expected = (sent.get(conv)?.length ?? 0) + (conv === group.id ? 1 : 1)
+        await aliceA.waitFor(
+          `all of ${conv}`,
+          (d) => new Set(d.of("message", conv).map((m) => m.seq)).size === expected,
+          20_000,
+        )
+        const seqs = [...new Set(aliceA.of("message", conv).map((m) => m.seq as number))].sort(
+          (a, b) => a - b,
+        )
+        t.same(
+          seqs,
+          Array.from({ length: expected }, (_, n) => n + 1),
+          `${conv}: 1..${expected} without gaps`,
+        )
+        const history = await w.call("GET", `messages?conv=${conv}&after=0&limit=500`, undefined, alice.token)
+        const order = history.items.map((m: Json) => m.id)
+        const seenB = bobB
+          .of("message", conv)
+          .sort((x, y) => (x.seq as number) - (y.seq as number))
+          .map((m) => m.id)
+        t.same([...new Set(seenB)], order, "bob saw the same order as history")
+      }
+    },
+  )
+
+  await t.test("edits, reactions, reads and typing reach the members", async (t) => {
+    const target = aliceA.of("message", group.id)[0]?.id as string
+    aliceA.send({ type: "edit", id: randomUUID(), conv: group.id, target, body: text("edited") })
+    bobB.send({ type: "react", id: randomUUID(), conv: group.id, target, emoji: "👍", op: "add" })
+    bobB.send({ type: "read", conv: group.id, seq: 1 })
+    bobB.send({ type: "typing", conv: group.id })
+    await aliceA.waitFor("edit, reaction, read, typing", (d) =>
+      ["edit", "reaction", "read", "typing"].every((type) => d.of(type, group.id).length > 0),
+    )
+    t.match(aliceA.of("typing", group.id)[0], { user: bob.id })
+    t.match(aliceA.of("read", group.id)[0], { user: bob.id, seq: 1 })
+    const list = await w.call("GET", "conversations", undefined, bob.token)
+    t.equal(list.items.find((c: Json) => c.id === group.id).last_read_seq, 1)
+  })
+
+  await t.test("a removed member stops receiving at once", async (t) => {
+    const removed = await w.call(
+      "DELETE",
+      `conversations/${group.id}/members/${bob.id}`,
+      undefined,
+      alice.token,
+    )
+    t.same(removed.removed, [bob.id])
+    // Edge B serves bob's and alice's sockets: it still follows the group for alice only.
+    const before = bobB.of("message", group.id).length
+    const id = randomUUID()
+    bobB.send({ type: "send", id, conv: group.id, body: text("am I still here?") })
+    await bobB.waitFor("refused", (d) => d.of("error").some((e) => e.id === id))
+    aliceA.send({ type: "send", id: randomUUID(), conv: group.id, body: text("after bob left") })
+    await aliceB.waitFor("alice's own copy on edge B", (d) =>
+      d.of("message", group.id).some((m) => (m.body as Json).text === "after bob left"),
+    )
+    t.equal(bobB.of("message", group.id).length, before, "bob got nothing after his removal")
+  })
+})
+
+t.test(
+  "nats-server killed with kill -9 during a send burst: every acked message stored once, in order",
+  async (t) => {
+    const w = await world(t)
+    const [alice, bob] = [await w.user("alice"), await w.user("bob")]
+    const group = await w.call(
+      "POST",
+      "conversations",
+      { kind: "group", title: "burst", members: [bob.id] },
+      alice.token,
+    )
+    // Edge B, whose rate limits let a burst of 150 frames through.
+    const aliceA = await w.connect(w.edges.b, alice)
+    const ids: string[] = Array.from({ length: 150 }, () => randomUUID())
+    // The client's outbox: send everything, and resend (same id) whatever got an error, until every id is acked.
+    const acked = new Set<string>()
+    const sendAll = (only: readonly string[]) => {
+      for (const id of only)
+        aliceA.send({ type: "send", id, conv: group.id, body: text(`burst ${ids.indexOf(id)}`) })
+    }
+    sendAll(ids.slice(0, 75))
+    await w.killNats()
+    sendAll(ids.slice(75))
+    await w.restartNats()
+    for (let round = 0; acked.size < ids.length; round++) {
+      if (round > 60) throw new Error(`only ${acked.size} of ${ids.length} acked`)
+      await eventually(
+        async () => {
+          for (const a of aliceA.of("ack")) acked.add(a.id as string)
+          const failed = new Set(aliceA.of("error").map((e) => e.id as string))
+          const pending = ids.filter((id) => !acked.has(id))
+          return pending.length === 0 || pending.every((id) => failed.has(id)) ? true : undefined
+        },
+        "every send answered",
+        20_000,
+      )
+      const retry = ids.filter((id) => !acked.has(id))
+      aliceA.frames.splice(0, aliceA.frames.length, ...aliceA.frames.filter((f) => f.type !== "error"))
+      sendAll(retry)
+    }
+    const history = await eventually(
+      async () => {
+        const h = await w.call("GET", `messages?conv=${group.id}&after=0&limit=500`, undefined, alice.token)
+        return h.items.length >= ids.length ? h : undefined
+      },
+      "all stored",
+      30_000,
+    )
+    t.equal(history.items.length, ids.length, "every acked message stored exactly once")
+    t.same(
+      history.items.map((m: Json) => m.seq),
+      ids.map((_, n) => n + 1),
+      "no seq gap",
+    )
+    t.same([...new Set(history.items.map((m: Json) => m.id))].sort(), [...ids].sort())
+  },
+)

@@ -4,7 +4,7 @@
  * everything is, and stops everything in order on Ctrl-C.
  */
 import { join, resolve } from "node:path"
-import { ConfigError, loadConfig, processSource, redacted } from "../lib/config"
+import { ConfigError, loadConfig, passThrough, processSource, redacted } from "../lib/config"
 import { createLogger } from "../lib/log"
 import { stackFields } from "../lib/settings"
 import { findOnPath } from "./local/child"
@@ -13,9 +13,10 @@ import { startStack } from "./local/stack"
 import { loadStack } from "./stack"
 
 const started = performance.now()
+const source = processSource()
 let config: ReturnType<typeof loadConfig<typeof stackFields>>
 try {
-  config = loadConfig(stackFields, processSource())
+  config = loadConfig(stackFields, source)
 } catch (err) {
   fatal(err instanceof ConfigError ? err.message : String(err))
 }
@@ -48,6 +49,7 @@ try {
       secretAccessKey: config.s3SecretAccessKey,
     },
     logLevel: config.logLevel,
+    edgeEnv: passThrough(source, ["COVE_EDGE_", "COVE_ALLOWED_ORIGINS", "COVE_JWT_"]),
     durable: true,
     log,
   })

@@ -114,6 +114,18 @@ export function loadConfig<F extends Fields>(fields: F, source: ConfigSource): C
   return Object.freeze(out) as ConfigOf<F>
 }
 
+/**
+ * The variables whose names start with one of `prefixes`, unchecked: for a process that starts
+ * another (npm start starting the edge) and hands its settings on; the child checks them.
+ */
+export function passThrough(source: ConfigSource, prefixes: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [name, value] of Object.entries(source.env)) {
+    if (value !== undefined && prefixes.some((p) => name.startsWith(p))) out[name] = value
+  }
+  return out
+}
+
 /** The config with every secret replaced, for the start-up log line. */
 export function redacted<F extends Fields>(fields: F, config: ConfigOf<F>): Record<string, unknown> {
   const out: Record<string, unknown> = {}

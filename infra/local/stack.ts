@@ -46,6 +46,8 @@ export type StackOptions = {
     readonly secretAccessKey: string | undefined
   }
   readonly logLevel: string
+  /** Edge settings handed on as they are (COVE_EDGE_*, COVE_ALLOWED_ORIGINS, ...); the edge checks them. */
+  readonly edgeEnv?: Readonly<Record<string, string>>
   /** Tests trade PostgreSQL durability for speed. */
   readonly durable: boolean
   readonly log: Logger
@@ -202,6 +204,7 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
       args: ["--enable-source-maps", join(o.buildDir, "gateway.mjs")],
       spawn: {
         env: {
+          ...o.edgeEnv,
           LOG_LEVEL: o.logLevel,
           NATS_URL: natsUrl,
           COVE_EDGE_PORT: String(edgePort),

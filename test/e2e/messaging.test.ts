@@ -4,7 +4,7 @@
  * messages functions. Run after `npm run build` (npm test does).
  */
 import { randomUUID } from "node:crypto"
-import { chmod, mkdtemp, rm } from "node:fs/promises"
+import { chmod, mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import t, { type Test } from "tap"
@@ -18,6 +18,7 @@ import { loadConfig } from "../../lib/config"
 import { gatewayFields } from "../../lib/settings"
 import { repoRoot } from "../support/bundles"
 import { type Json, jsonOf } from "../support/http"
+import { descendants } from "../support/processes"
 import { eventually, testLog } from "../support/servers"
 
 type Frame = Record<string, unknown> & { type: string }
@@ -350,3 +351,58 @@ t.test(
     t.same([...new Set(history.items.map((m: Json) => m.id))].sort(), [...ids].sort())
   },
 )
+
+t.test(
+  "the sequencer killed mid-burst (batches committed but not acked are redelivered): nothing stored twice, everything delivered",
+  async (t) => {
+    const w = await world(t)
+    const [alice, bob] = [await w.user("alice"), await w.user("bob")]
+    const group = await w.call(
+      "POST",
+      "conversations",
+      { kind: "group", title: "crash", members: [bob.id] },
+      alice.token,
+    )
+    const aliceB = await w.connect(w.edges.b, alice)
+    const bobA = await w.connect(w.edges.a, bob)
+    const persist = await processWithHandler("functions/persist/handler.js")
+    const ids: string[] = Array.from({ length: 120 }, () => randomUUID())
+    for (const [n, id] of ids.entries()) {
+      aliceB.send({ type: "send", id, conv: group.id, body: text(`crash ${n}`) })
+      // Kill the sequencer's process while batches are being committed and acknowledged.
+      if (n === 40) process.kill(persist, "SIGKILL")
+    }
+    await aliceB.waitFor("every send acked", (d) => d.of("ack").length === ids.length, 30_000)
+    await bobA.waitFor(
+      "every message delivered",
+      (d) => new Set(d.of("message", group.id).map((m) => m.id)).size === ids.length,
+      30_000,
+    )
+    const history = await w.call("GET", `messages?conv=${group.id}&after=0&limit=500`, undefined, alice.token)
+    t.equal(history.items.length, ids.length, "each stored once")
+    t.same(
+      history.items.map((m: Json) => m.seq),
+      ids.map((_, n) => n + 1),
+      "no seq gap",
+    )
+    t.same(
+      history.items.map((m: Json) => m.id),
+      ids,
+      "in the order one client sent them",
+    )
+    t.not(
+      await processWithHandler("functions/persist/handler.js"),
+      persist,
+      "the runtime started a new sequencer",
+    )
+  },
+)
+
+/** The pid of the function process serving `handler` (its COVE_HANDLER), among this test's descendants. */
+async function processWithHandler(handler: string): Promise<number> {
+  for (const p of await descendants(process.pid)) {
+    const environ = await readFile(`/proc/${p.pid}/environ`, "utf8").catch(() => "")
+    if (environ.split("\0").some((v) => v.startsWith("COVE_HANDLER=") && v.endsWith(handler))) return p.pid
+  }
+  throw new Error(`no process serves ${handler}`)
+}

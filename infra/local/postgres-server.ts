@@ -141,6 +141,7 @@ export async function startPostgres(options: {
 
 async function accepts(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 })
+  // A refused or reset connection during start-up is expected; the probe's result says so.
   client.on("error", () => undefined)
   try {
     await client.connect()
@@ -150,6 +151,7 @@ async function accepts(url: string): Promise<boolean> {
     // Still starting up (or recovering): the caller polls again.
     return false
   } finally {
+    // A client that never connected has nothing to end.
     await client.end().catch(() => undefined)
   }
 }

@@ -6,17 +6,22 @@ export async function inTransaction<T>(
   work: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
   const client = await pool.connect()
+  let broken: Error | undefined
   try {
     await client.query("BEGIN")
     const result = await work(client)
     await client.query("COMMIT")
     return result
   } catch (err) {
-    // The original error matters more than a failed rollback, whose connection is dropped below.
-    await client.query("ROLLBACK").catch(() => undefined)
+    try {
+      await client.query("ROLLBACK")
+    } catch (rollbackErr) {
+      // The original error is what the caller needs; this connection is discarded below.
+      broken = rollbackErr as Error
+    }
     throw err
   } finally {
-    client.release()
+    client.release(broken)
   }
 }
 

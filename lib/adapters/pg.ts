@@ -6,6 +6,8 @@ export type PgSettings = {
   readonly schema: string
   readonly maxConnections: number
   readonly applicationName: string
+  /** An idle connection that failed (server restart, network); the next query reconnects. */
+  readonly onIdleError?: (err: Error) => void
 }
 
 /** A pool whose connections all use Cove's schema. Connections open on first use. */
@@ -17,8 +19,8 @@ export function createPool(settings: PgSettings): pg.Pool {
     options: `-c search_path=${settings.schema}`,
     idleTimeoutMillis: 30_000,
   })
-  // An idle client that loses its connection emits on the pool; the next query reconnects.
-  pool.on("error", () => undefined)
+  // Without a listener an idle client's error would crash the process; the pool replaces it.
+  pool.on("error", settings.onIdleError ?? (() => undefined))
   return pool
 }
 

@@ -20,6 +20,7 @@ export async function openConnections(
     schema: config.pgSchema,
     maxConnections: config.pgPoolMax,
     applicationName: `cove-${name}`,
+    onIdleError: (err) => log.warn({ err }, "idle PostgreSQL connection failed; it will be replaced"),
   })
   const nc = await connectNats(config.natsUrl, `cove-${name}`, log)
   return { pool, nc }

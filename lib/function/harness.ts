@@ -96,6 +96,7 @@ export function defineFunction<P>(def: FunctionDefinition<P>): TemplateHandler {
   }
   handler.close = async () => {
     if (ports === undefined || def.close === undefined) return
+    // Ports that never opened have nothing to close.
     const opened = await ports.catch(() => undefined)
     if (opened !== undefined) await def.close(opened)
   }

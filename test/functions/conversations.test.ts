@@ -1,16 +1,14 @@
 import { randomBytes } from "node:crypto"
 import { connect } from "nats"
 import t from "tap"
-import { endSessions, register } from "../../functions/auth/handler"
-import { registerInput } from "../../functions/auth/input"
+import { endSessions } from "../../functions/auth/handler"
 import { routes } from "../../functions/conversations/routes"
 import { natsMembershipBus } from "../../lib/adapters/nats-membership"
 import { pgAuthenticator } from "../../lib/adapters/pg-authenticator"
 import { pgConversationStore } from "../../lib/adapters/pg-conversations"
 import { defineFunction } from "../../lib/function/harness"
-import { serveHandler } from "../../lib/function/server"
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../../lib/protocol/tokens"
-import { collect, withAuth } from "../support/auth"
+import { collect, registerUser, serveForTest, withAuth } from "../support/auth"
 import { errorOf, jsonOf } from "../support/http"
 import { testLog, withNats, withPostgres } from "../support/servers"
 
@@ -36,23 +34,9 @@ t.test("conversations over HTTP, with real tokens, PostgreSQL and NATS", async (
     }),
     routes,
   })
-  const server = await serveHandler(handler, {
-    host: "127.0.0.1",
-    port: 0,
-    maxBodyBytes: 100_000,
-    log: testLog,
-  })
-  t.teardown(() => server.drain(100))
-  const base = `http://127.0.0.1:${server.port}`
+  const base = await serveForTest(t, handler, 100_000)
 
-  const user = async (name: string) => {
-    const r = await register(
-      registerInput.parse({ username: name, password: "correct horse battery" }),
-      undefined,
-      auth.ports,
-    )
-    return { id: r.user.id, token: r.access_token }
-  }
+  const user = (name: string) => registerUser(auth, name)
   const [alice, bob, carol, dave, erin] = [
     await user("alice"),
     await user("bob"),

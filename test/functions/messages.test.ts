@@ -1,8 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto"
 import { AckPolicy, connect } from "nats"
 import t from "tap"
-import { register } from "../../functions/auth/handler"
-import { registerInput } from "../../functions/auth/input"
 import { routes } from "../../functions/messages/routes"
 import { handle as persist } from "../../functions/persist/handler"
 import { ensureStream } from "../../infra/connector/streams"
@@ -15,10 +13,9 @@ import { pgConversationStore } from "../../lib/adapters/pg-conversations"
 import { pgHistoryStore } from "../../lib/adapters/pg-messages"
 import { pgSequencerStore } from "../../lib/adapters/pg-sequencer"
 import { defineFunction } from "../../lib/function/harness"
-import { serveHandler } from "../../lib/function/server"
 import { INBOUND_STREAM, INBOUND_TOPIC } from "../../lib/protocol/subjects"
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../../lib/protocol/tokens"
-import { withAuth } from "../support/auth"
+import { registerUser, serveForTest, withAuth } from "../support/auth"
 import { repoRoot } from "../support/bundles"
 import { errorOf, jsonOf } from "../support/http"
 import { testLog, withNats, withPostgres } from "../support/servers"
@@ -56,22 +53,8 @@ t.test("messages: integrator sends are durable and idempotent; history pages bot
     }),
     routes,
   })
-  const server = await serveHandler(handler, {
-    host: "127.0.0.1",
-    port: 0,
-    maxBodyBytes: 200_000,
-    log: testLog,
-  })
-  t.teardown(() => server.drain(100))
-  const base = `http://127.0.0.1:${server.port}`
-  const user = async (name: string) => {
-    const r = await register(
-      registerInput.parse({ username: name, password: "correct horse battery" }),
-      undefined,
-      auth.ports,
-    )
-    return { id: r.user.id, token: r.access_token }
-  }
+  const base = await serveForTest(t, handler, 200_000)
+  const user = (name: string) => registerUser(auth, name)
   const alice = await user("alice")
   const mallory = await user("mallory")
   const conv = randomBytes(16).toString("base64url")

@@ -4,12 +4,16 @@ import type { NatsConnection } from "nats"
 import type pg from "pg"
 import type { Test } from "tap"
 import { composeAuthPorts } from "../../functions/auth/compose"
+import { register } from "../../functions/auth/handler"
+import { registerInput } from "../../functions/auth/input"
 import { createPasswordHasher, type PasswordHasher } from "../../functions/auth/passwords"
 import type { AuthPorts, AuthSettings } from "../../functions/auth/ports"
 import { parseKeyEncryptionKey } from "../../functions/auth/signing-keys"
 import type { LocalPostgres } from "../../infra/local/postgres-server"
+import type { TemplateHandler } from "../../lib/function/contract"
+import { serveHandler } from "../../lib/function/server"
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../../lib/protocol/tokens"
-import { withSchema } from "./servers"
+import { testLog, withSchema } from "./servers"
 
 export type FakeClock = { now: () => Date; advance: (ms: number) => void }
 
@@ -73,4 +77,28 @@ export async function collect(t: Test, nc: NatsConnection, subject: string): Pro
   t.teardown(() => sub.unsubscribe())
   await nc.flush()
   return seen
+}
+
+/** Registers a user through the auth function's own logic; returns their id and access token. */
+export async function registerUser(
+  auth: AuthFixture,
+  username: string,
+): Promise<{ id: string; token: string }> {
+  const r = await register(
+    registerInput.parse({ username, password: "correct horse battery" }),
+    undefined,
+    auth.ports,
+  )
+  return { id: r.user.id, token: r.access_token }
+}
+
+/** Serves a function's routes on a free port for HTTP tests; stopped in teardown. */
+export async function serveForTest(
+  t: Test,
+  handler: TemplateHandler,
+  maxBodyBytes = 200_000,
+): Promise<string> {
+  const server = await serveHandler(handler, { host: "127.0.0.1", port: 0, maxBodyBytes, log: testLog })
+  t.teardown(() => server.drain(100))
+  return `http://127.0.0.1:${server.port}`
 }

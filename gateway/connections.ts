@@ -188,6 +188,12 @@ export class Connections {
         socket.close(effect.code, effect.reason)
         continue
       }
+      if (effect.kind === "who") {
+        this.o.messaging
+          .who(socket, effect.frame, (s, frame) => this.run(s, [{ kind: "send", frame }]))
+          .catch((err: unknown) => this.o.log.error({ err }, "who frame failed"))
+        continue
+      }
       if (effect.kind === "conversation") {
         this.o.messaging
           .frame(socket, effect.frame, (s, frame) => this.run(s, [{ kind: "send", frame }]))

@@ -20,6 +20,7 @@ import { Fanout } from "./fanout"
 import { httpMembershipLoader, type LoadMemberships, Memberships } from "./memberships"
 import { Messaging } from "./messaging"
 import { createEdgeMetrics, type EdgeMetrics } from "./metrics"
+import { Presence } from "./presence"
 import { Revocations } from "./revocations"
 import { createEdgeServer } from "./server"
 import { assertNativeUws, loadNativeUws } from "./socket"
@@ -75,7 +76,16 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
     () => metrics.deliveries.inc(),
     log,
   )
+  const presence = await Presence.start({
+    nc,
+    edgeId: randomUUID(),
+    graceMs: config.presenceGraceMs,
+    heartbeatMs: config.presenceHeartbeatMs,
+    announce: (conv, frame) => nc.publish(subjects.delivery(conv), encoder.encode(JSON.stringify(frame))),
+    log,
+  })
   const messaging = new Messaging({
+    presence,
     memberships: new Memberships(
       options.loadMemberships ?? httpMembershipLoader(config.functionsUrl, config.functionsTimeoutMs),
     ),
@@ -206,6 +216,7 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
       draining = true
       listening = false
       transport.stopListening()
+      presence.stop()
       connections.terminateAll("SHUTTING_DOWN")
       let timer: NodeJS.Timeout | undefined
       const deadline = new Promise<"deadline">((resolve) => {

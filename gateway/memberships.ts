@@ -48,6 +48,11 @@ export class Memberships {
     return true
   }
 
+  /** The user's conversations if they are loaded, without waiting. */
+  known(userId: string): ReadonlySet<string> {
+    return this.users.get(userId)?.conversations ?? new Set()
+  }
+
   forget(userId: string): void {
     this.users.delete(userId)
   }

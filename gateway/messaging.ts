@@ -8,16 +8,18 @@ import { randomUUID } from "node:crypto"
 import type { Logger } from "../lib/log"
 import type { InboundLog } from "../lib/ports"
 import type { InboundEvent } from "../lib/protocol/events"
-import type { ConversationFrame, ErrorFrame, ServerFrame } from "../lib/protocol/frames"
+import type { ConversationFrame, ErrorFrame, ServerFrame, WhoFrame } from "../lib/protocol/frames"
 import type { Conn } from "./connections"
 import type { Fanout } from "./fanout"
 import type { Memberships } from "./memberships"
 import type { EdgeMetrics } from "./metrics"
+import type { Presence } from "./presence"
 import type { Socket } from "./socket"
 
 export type MessagingOptions = {
   readonly memberships: Memberships
   readonly fanout: Fanout
+  readonly presence: Presence
   readonly inbound: InboundLog
   /** Publishes an ephemeral frame (typing) to a conversation's members on every edge. */
   readonly relay: (conv: string, frame: object) => void
@@ -76,15 +78,40 @@ export class Messaging {
 
   /** Subscribes a new socket to the deliveries of every conversation of its user. */
   async opened(socket: Socket<Conn>): Promise<void> {
-    const conversations = await this.o.memberships.of(socket.data.identity.userId, socket.data.token)
+    const userId = socket.data.identity.userId
+    const conversations = await this.o.memberships.of(userId, socket.data.token)
+    if (socket.data.gone) return
     for (const conv of conversations) this.o.fanout.join(socket, conv)
     this.o.metrics.conversations.set(this.o.fanout.size)
+    // Presence is best effort: a socket that works is not closed because the bucket is not.
+    await this.o.presence.arrived(userId, conversations).catch((err: unknown) => {
+      this.o.log.warn({ err, user: userId }, "presence not updated")
+    })
   }
 
   closed(socket: Socket<Conn>, lastOfUser: boolean): void {
     this.o.fanout.closed(socket)
-    if (lastOfUser) this.o.memberships.forget(socket.data.identity.userId)
+    const userId = socket.data.identity.userId
+    if (lastOfUser) {
+      this.o.presence.left(userId, new Set(this.o.memberships.known(userId)))
+      this.o.memberships.forget(userId)
+    }
     this.o.metrics.conversations.set(this.o.fanout.size)
+  }
+
+  async who(socket: Socket<Conn>, frame: WhoFrame, reply: Reply): Promise<void> {
+    try {
+      const users = await this.o.presence.online(frame.users)
+      reply(socket, { type: "who", users, ...(frame.ref === undefined ? {} : { ref: frame.ref }) })
+    } catch (err) {
+      this.o.log.warn({ err }, "presence query failed")
+      reply(socket, {
+        type: "error",
+        code: "UNAVAILABLE",
+        message: "Presence is not available now.",
+        ...(frame.ref === undefined ? {} : { ref: frame.ref }),
+      })
+    }
   }
 
   /** A membership event: the user's sockets here start or stop receiving the conversation. */

@@ -11,6 +11,7 @@ import {
   type DecodeResult,
   type ErrorFrame,
   type ServerFrame,
+  type WhoFrame,
 } from "../lib/protocol/frames"
 import { PROTOCOL_VERSION } from "../lib/protocol/subjects"
 import { type Bucket, type BucketSpec, fullBucket, take } from "./rate-limit"
@@ -57,6 +58,8 @@ export type Effect =
   | { readonly kind: "send"; readonly frame: ServerFrame }
   /** A frame about a conversation: checked for membership, then published (and acked) or relayed. */
   | { readonly kind: "conversation"; readonly frame: ConversationFrame }
+  /** A presence question, answered from the presence bucket. */
+  | { readonly kind: "who"; readonly frame: WhoFrame }
   | { readonly kind: "close"; readonly code: number; readonly reason: CloseReason }
 
 export type Step = { readonly state: SessionState; readonly effects: readonly Effect[] }
@@ -147,6 +150,8 @@ function onFrame(state: SessionState, input: SessionInput & { kind: "frame" }, p
   if (body === "binary") return { state: admitted, effects: [{ kind: "send", frame: BINARY_FRAME_ERROR }] }
   if (!body.ok) return { state: admitted, effects: [{ kind: "send", frame: body.error }] }
   switch (body.frame.type) {
+    case "who":
+      return { state: admitted, effects: [{ kind: "who", frame: body.frame }] }
     case "send":
     case "edit":
     case "recall":

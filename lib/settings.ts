@@ -243,6 +243,16 @@ export const gatewayFields = {
     url(["http:", "https:"]).default("http://127.0.0.1:8080"),
     "where the edge reaches the functions (/function/conversations for a connecting user's conversations)",
   ),
+  presenceGraceMs: setting(
+    "COVE_EDGE_PRESENCE_GRACE_MS",
+    positiveInt(10_000),
+    "how long a user whose last socket closed stays online (a reload is not an absence), in ms",
+  ),
+  presenceHeartbeatMs: setting(
+    "COVE_EDGE_PRESENCE_HEARTBEAT_MS",
+    positiveInt(10_000),
+    "how often an edge renews its users' presence; a dead edge's users go offline after 3 of these, in ms",
+  ),
   functionsTimeoutMs: setting(
     "COVE_EDGE_FUNCTIONS_TIMEOUT_MS",
     positiveInt(5_000),

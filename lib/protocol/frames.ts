@@ -49,6 +49,10 @@ export const readFrame = z.object({
   seq: z.number().int().min(0),
   ref,
 })
+/** Who of these users is online (on any device, on any edge)? Answered by a `who` frame. */
+export const whoFrame = z.object({ type: z.literal("who"), users: z.array(safeId).min(1).max(200), ref })
+export type WhoFrame = z.output<typeof whoFrame>
+
 /** Ephemeral: relayed to the conversation's members, never stored, never acknowledged. */
 export const typingFrame = z.object({ type: z.literal("typing"), conv: safeId, ref })
 
@@ -64,7 +68,7 @@ const conversationFrames = {
 export type ConversationFrame = z.output<(typeof conversationFrames)[keyof typeof conversationFrames]>
 
 /** Every frame a client may send. */
-export type ClientFrame = PingFrame | ConversationFrame
+export type ClientFrame = PingFrame | ConversationFrame | WhoFrame
 
 /** The codes an error frame can carry; each is an entry of lib/errors.ts. */
 export type FrameErrorCode =
@@ -119,7 +123,13 @@ export type AckFrame = {
   readonly duplicate: boolean
 }
 
-export type ServerFrame = HelloFrame | PongFrame | ErrorFrame | AckFrame
+export type WhoAnswer = {
+  readonly type: "who"
+  readonly users: Readonly<Record<string, boolean>>
+  readonly ref?: string
+}
+
+export type ServerFrame = HelloFrame | PongFrame | ErrorFrame | AckFrame | WhoAnswer
 
 /** A frame that could not be accepted: the error frame to answer with. */
 export type DecodeError = { readonly ok: false; readonly error: ErrorFrame }
@@ -159,6 +169,12 @@ export function decodeClientFrame(text: string): DecodeResult {
   switch (type) {
     case "ping":
       return { ok: true, frame: ref === undefined ? { type } : { type, ref } }
+    case "who": {
+      const parsed = whoFrame.safeParse(fields)
+      return parsed.success
+        ? { ok: true, frame: parsed.data }
+        : invalid("INVALID_FRAME", "A who frame lists 1 to 200 user ids in `users`.", ref)
+    }
     case "send":
     case "edit":
     case "recall":

@@ -74,6 +74,7 @@ async function world(t: Test) {
       secretAccessKey: undefined,
     },
     logLevel: "error",
+    edgeEnv: { COVE_EDGE_PRESENCE_GRACE_MS: "300" },
     durable: false,
     log: testLog,
   })
@@ -89,6 +90,7 @@ async function world(t: Test) {
       COVE_EDGE_RATE_BURST: "1000",
       COVE_EDGE_USER_RATE_PER_SEC: "2000",
       COVE_EDGE_USER_RATE_BURST: "2000",
+      COVE_EDGE_PRESENCE_GRACE_MS: "300",
     },
     secretsDir: "/nonexistent",
   })
@@ -406,3 +408,35 @@ async function processWithHandler(handler: string): Promise<number> {
   }
   throw new Error(`no process serves ${handler}`)
 }
+
+t.test("presence: online on any device of any edge; offline after the grace period everywhere", async (t) => {
+  const w = await world(t)
+  const [alice, bob] = [await w.user("alice"), await w.user("bob")]
+  await w.call("POST", "conversations", { kind: "group", title: "presence", members: [bob.id] }, alice.token)
+  const aliceA = await w.connect(w.edges.a, alice)
+  const presenceOfBob = () =>
+    aliceA
+      .of("presence")
+      .filter((p) => p.user === bob.id)
+      .map((p) => p.online)
+
+  const bobB = await w.connect(w.edges.b, bob)
+  await aliceA.waitFor("bob online", () => presenceOfBob().length === 1)
+  t.same(presenceOfBob(), [true])
+  aliceA.send({ type: "who", users: [bob.id, alice.id], ref: "w1" })
+  await aliceA.waitFor("who answer", (d) => d.of("who").length === 1)
+  t.same(aliceA.of("who")[0], { type: "who", users: { [bob.id]: true, [alice.id]: true }, ref: "w1" })
+
+  // A second device on the other edge, then the first one leaves: still online.
+  const bobA = await w.connect(w.edges.a, bob)
+  bobB.ws.close()
+  aliceA.send({ type: "who", users: [bob.id], ref: "w2" })
+  await aliceA.waitFor("second who answer", (d) => d.of("who").some((f) => f.ref === "w2"))
+  t.same(aliceA.of("who").find((f) => f.ref === "w2")?.users, { [bob.id]: true })
+  // Leave and come back within the grace period: no flicker.
+  bobA.ws.close()
+  const bobAgain = await w.connect(w.edges.a, bob)
+  bobAgain.ws.close()
+  await aliceA.waitFor("bob offline", () => presenceOfBob().length === 2, 10_000)
+  t.same(presenceOfBob(), [true, false], "one offline after his last device left, not one per device")
+})

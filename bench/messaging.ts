@@ -60,6 +60,8 @@ const env = {
   PATH,
   LOG_LEVEL: "warn",
   COVE_DATA_DIR: dir,
+  // Another stack file measures a subset of the functions (e.g. without the search indexer).
+  COVE_STACK_FILE: process.env.COVE_STACK_FILE ?? "./stack.yml",
   COVE_GATEWAY_PORT: "0",
   COVE_EDGE_PORT: "0",
   ...limits,

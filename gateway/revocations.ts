@@ -36,7 +36,10 @@ export class Revocations {
     }
     const user = this.entries.get(id.userId)
     if (user === undefined || now - user.at >= this.memoryMs) return undefined
-    // `iat` has whole seconds: a token from the revocation's own second counts as newer (a re-login).
-    return id.issuedAt < Math.floor(user.at / 1000) ? user.reason : undefined
+    // `iat` has whole seconds. After "logout everywhere", a token from the revocation's own second
+    // counts as newer (a re-login); a disabled user cannot log in again, so that second counts too.
+    const second = Math.floor(user.at / 1000)
+    const older = user.reason === "AUTH_USER_DISABLED" ? id.issuedAt <= second : id.issuedAt < second
+    return older ? user.reason : undefined
   }
 }

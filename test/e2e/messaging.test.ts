@@ -440,3 +440,36 @@ t.test("presence: online on any device of any edge; offline after the grace peri
   await aliceA.waitFor("bob offline", () => presenceOfBob().length === 2, 10_000)
   t.same(presenceOfBob(), [true, false], "one offline after his last device left, not one per device")
 })
+
+t.test(
+  "identity end to end: a user disabled by an admin loses every socket on every edge within 1 s",
+  async (t) => {
+    const w = await world(t)
+    const bob = await w.user("bob")
+    const devices = [await w.connect(w.edges.a, bob), await w.connect(w.edges.b, bob)]
+    const closed = devices.map(
+      (d) =>
+        new Promise<{ code: number; at: number }>((resolve) =>
+          d.ws.once("close", (code) => resolve({ code, at: Date.now() })),
+        ),
+    )
+    const disabledAt = Date.now()
+    await w.call("POST", `auth/users/${bob.id}/disable`, {}, w.admin.access_token)
+    for (const c of await Promise.all(closed)) {
+      t.equal(c.code, 4004, "closed with AUTH_USER_DISABLED")
+      t.ok(c.at - disabledAt < 1000, `closed ${c.at - disabledAt} ms after the admin's request`)
+    }
+    // The same token cannot open a new socket on either edge.
+    for (const edge of [w.edges.a, w.edges.b]) {
+      const ws = new WebSocket(edge, { headers: { authorization: `Bearer ${bob.token}` } })
+      const status = await new Promise<number>((resolve) => {
+        ws.once("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0))
+        ws.once("open", () => resolve(101))
+      })
+      // Ending a refused handshake makes ws report "closed before the connection was established".
+      ws.on("error", () => undefined)
+      ws.terminate()
+      t.equal(status, 403, "refused before the upgrade")
+    }
+  },
+)

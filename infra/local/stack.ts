@@ -100,7 +100,7 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
     // Port 0 means "any free port": those we let the kernel choose when we listen.
     const gatewayPort =
       o.gatewayPort === 0 ? 0 : await claimPort("the function runtime", o.gatewayPort, "COVE_GATEWAY_PORT")
-    const edgePort = await claimPort("the edge", o.edgePort, "COVE_EDGE_PORT")
+    let edgePort = await claimPort("the edge", o.edgePort, "COVE_EDGE_PORT")
     const natsPort =
       o.natsUrl === undefined ? await claimPort("nats-server", o.natsPort, "COVE_NATS_PORT") : 0
     const pgPort = o.databaseUrl === undefined ? await claimPort("PostgreSQL", o.pgPort, "COVE_PG_PORT") : 0
@@ -198,27 +198,42 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
     const connector = await startConnector({ nc, stack: o.stack, gatewayUrl, registry, log })
     stops.push(() => connector.stop())
 
-    const edge = await startChild({
-      name: "edge",
-      command: process.execPath,
-      args: ["--enable-source-maps", join(o.buildDir, "gateway.mjs")],
-      spawn: {
-        env: {
-          ...o.edgeEnv,
-          LOG_LEVEL: o.logLevel,
-          NATS_URL: natsUrl,
-          COVE_EDGE_PORT: String(edgePort),
-          COVE_GATEWAY_PORT: String(runtime.port),
-          COVE_JWKS_URL: `${gatewayUrl}/function/auth/jwks`,
-          COVE_FUNCTIONS_URL: gatewayUrl,
+    const startEdgeOn = async (port: number) => {
+      const child = await startChild({
+        name: "edge",
+        command: process.execPath,
+        args: ["--enable-source-maps", join(o.buildDir, "gateway.mjs")],
+        spawn: {
+          env: {
+            ...o.edgeEnv,
+            LOG_LEVEL: o.logLevel,
+            NATS_URL: natsUrl,
+            COVE_EDGE_PORT: String(port),
+            COVE_GATEWAY_PORT: String(runtime.port),
+            COVE_JWKS_URL: `${gatewayUrl}/function/auth/jwks`,
+            COVE_FUNCTIONS_URL: gatewayUrl,
+          },
         },
-      },
-      echo: process.stdout,
-      log,
-      installHint: "",
-    })
-    stops.push(() => edge.stop("SIGTERM", 15_000))
-    await waitUntilReady(edge, () => answers(`http://127.0.0.1:${edgePort}/healthz`), 15_000)
+        echo: process.stdout,
+        log,
+        installHint: "",
+      })
+      await waitUntilReady(child, () => answers(`http://127.0.0.1:${port}/healthz`), 15_000)
+      return child
+    }
+    // A port picked as free can be taken by another process before the edge binds it: when the
+    // port was ours to choose, choose again.
+    let edge: Awaited<ReturnType<typeof startEdgeOn>> | undefined
+    for (let attempt = 1; edge === undefined; attempt++) {
+      try {
+        edge = await startEdgeOn(edgePort)
+      } catch (err) {
+        if (o.edgePort !== 0 || attempt >= 3 || !String(err).includes("could not listen")) throw err
+        edgePort = await claimPort("the edge", 0, "COVE_EDGE_PORT")
+      }
+    }
+    const runningEdge = edge
+    stops.push(() => runningEdge.stop("SIGTERM", 15_000))
 
     // Where this stack's servers are, for tools such as `npm run migrate` (holds a password).
     const stackInfo = join(dataDir, "stack.json")

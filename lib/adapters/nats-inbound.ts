@@ -1,8 +1,9 @@
-import { type JetStreamClient, type NatsConnection, headers as natsHeaders } from "nats"
+import { type NatsConnection, headers as natsHeaders } from "nats"
 import { AppError } from "../errors"
 import type { InboundLog } from "../ports"
 import { HEADERS, INBOUND_STREAM, inboundDedupId, PROTOCOL_VERSION, subjects } from "../protocol/subjects"
 import { streamPartitions } from "./nats-partitions"
+import { PubAckPublisher } from "./nats-pubacks"
 
 const encoder = new TextEncoder()
 
@@ -10,8 +11,8 @@ const encoder = new TextEncoder()
  * Appends inbound events (messages, edits, recalls, reactions, reads) to the inbound stream, on
  * the partition of their conversation.
  */
-export function natsInboundLog(nc: NatsConnection): InboundLog {
-  const js: JetStreamClient = nc.jetstream()
+export function natsInboundLog(nc: NatsConnection, timeoutMs = 5_000): InboundLog {
+  const publisher = new PubAckPublisher(nc, timeoutMs)
   const partitions = streamPartitions(nc, INBOUND_STREAM)
   return {
     async append(event, requestId) {
@@ -24,11 +25,11 @@ export function natsInboundLog(nc: NatsConnection): InboundLog {
       h.set(HEADERS.version, String(PROTOCOL_VERSION))
       h.set(HEADERS.requestId, requestId)
       try {
-        const ack = await js.publish(
+        const ack = await publisher.publish(
           subjects.inbound(event.conv, count),
           encoder.encode(JSON.stringify(event)),
           {
-            msgID: inboundDedupId(event),
+            msgId: inboundDedupId(event),
             headers: h,
           },
         )

@@ -4,6 +4,7 @@
  * package.json), and single-file bundles of the edge, the function server, the connector and
  * the migration runner.
  */
+import { readFileSync } from "node:fs"
 import { cp, mkdir, rm, writeFile } from "node:fs/promises"
 import { basename, join, relative, resolve } from "node:path"
 import { type BuildOptions, build } from "esbuild"
@@ -29,6 +30,26 @@ const esmRequire = {
   js: "import { createRequire as __coveCreateRequire } from 'node:module'; const require = __coveCreateRequire(import.meta.url);",
 }
 
+/**
+ * Packages a function loads at run time instead of from its bundle (native code that finds its
+ * binaries relative to itself). They go into the function's package.json, so the node20
+ * template's `npm install` (or the container build) installs them beside handler.js.
+ */
+const RUNTIME_DEPENDENCIES: Readonly<Record<string, readonly string[]>> = { thumbnails: ["sharp"] }
+
+function runtimeDependencies(name: string): Record<string, string> {
+  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+    dependencies: Record<string, string>
+  }
+  const out: Record<string, string> = {}
+  for (const dep of RUNTIME_DEPENDENCIES[name] ?? []) {
+    const version = pkg.dependencies[dep]
+    if (version === undefined) throw new Error(`${name} needs ${dep}, which package.json does not list`)
+    out[dep] = version
+  }
+  return out
+}
+
 /** One function bundle in the node20 template's layout: handler.js + package.json. */
 export async function buildFunction(entry: string, dir: string, name: string): Promise<void> {
   await mkdir(dir, { recursive: true })
@@ -44,7 +65,17 @@ export async function buildFunction(entry: string, dir: string, name: string): P
     }),
     writeFile(
       join(dir, "package.json"),
-      `${JSON.stringify({ name: `cove-${name}`, version: "0.1.0", private: true, main: "handler.js" }, null, 2)}\n`,
+      `${JSON.stringify(
+        {
+          name: `cove-${name}`,
+          version: "0.1.0",
+          private: true,
+          main: "handler.js",
+          dependencies: runtimeDependencies(name),
+        },
+        null,
+        2,
+      )}\n`,
     ),
   ])
 }

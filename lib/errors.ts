@@ -77,6 +77,32 @@ export const ERRORS = {
   FRAME_TOO_LARGE: { status: 413, closeCode: 1009, retryable: false, message: "The frame is too large." },
   INVALID_FRAME: { status: 400, retryable: false, message: "The frame is not a valid Cove frame." },
   UNKNOWN_FRAME_TYPE: { status: 400, retryable: false, message: "This frame type is not known." },
+  // Files (functions/files; docs/files.md)
+  FILE_TOO_LARGE: { status: 413, retryable: false, message: "The file is larger than this server accepts." },
+  FILE_TYPE_NOT_ALLOWED: { status: 415, retryable: false, message: "Files of this type are not accepted." },
+  FILE_NOT_UPLOADED: {
+    status: 409,
+    retryable: true,
+    message: "The store holds no upload for this file yet; upload it, then complete.",
+  },
+  FILE_MISMATCH: {
+    status: 422,
+    retryable: false,
+    message: "The stored upload differs from what was declared; it was deleted, upload the file again.",
+  },
+  FILE_NOT_READY: { status: 409, retryable: true, message: "The file's upload is not complete yet." },
+  // Search (functions/search; docs/search.md)
+  SEARCH_QUERY_EMPTY: {
+    status: 400,
+    retryable: false,
+    message: "The search query has no words to look for (only spaces, punctuation or emoji).",
+  },
+  SEARCH_QUERY_TOO_LONG: { status: 400, retryable: false, message: "The search query is too long." },
+  SEARCH_CURSOR_INVALID: {
+    status: 400,
+    retryable: false,
+    message: "The cursor is not valid for this search; start again without it.",
+  },
   // Platform
   FUNCTION_NOT_FOUND: { status: 404, retryable: false, message: "No function of that name is deployed." },
   FUNCTION_UNAVAILABLE: { status: 502, retryable: true, message: "The function is not answering." },

@@ -3,7 +3,17 @@ import type { InboundEvent, ReadReceipt, StoredEvent, StoredMessage } from "./pr
 import type { UserRevokedEvent } from "./protocol/tokens"
 
 /** Why the sequencer refuses an event (it is dead-lettered with this code). */
-export type RefusalCode = "NOT_A_MEMBER" | "TARGET_NOT_FOUND" | "TARGET_RECALLED" | "FORBIDDEN"
+export type RefusalCode =
+  | "NOT_A_MEMBER"
+  | "TARGET_NOT_FOUND"
+  | "TARGET_RECALLED"
+  | "FORBIDDEN"
+  /** A file message (or edit) names a file that is unknown or not uploaded completely. */
+  | "FILE_NOT_READY"
+  /** ... a file that someone else uploaded. */
+  | "FILE_NOT_SENDERS"
+  /** ... a file uploaded to another conversation. */
+  | "FILE_OTHER_CONVERSATION"
 
 export type ApplyResult = {
   /** Newly sequenced events, in the order they were given. */
@@ -237,4 +247,197 @@ export type Caller = { readonly userId: string; readonly sessionId: string }
 export type Authenticator = {
   /** Verifies an access token; AUTH_TOKEN_INVALID / _EXPIRED / AUTH_SESSION_REVOKED otherwise. */
   authenticate(token: string): Promise<Caller>
+}
+
+// ---- Files (functions/files, functions/thumbnails) -----------------------------------------
+
+export type FileStatus = "pending" | "ready"
+
+export type Thumbnail = { readonly width: number; readonly height: number; readonly size: number }
+
+export type FileRecord = {
+  /** Server-generated, in the safe alphabet; the object keys derive from it alone. */
+  readonly id: string
+  readonly conversationId: string
+  readonly ownerId: string
+  readonly name: string
+  readonly size: number
+  readonly contentType: string
+  /** Lowercase hex, when the uploader declared it. */
+  readonly sha256: string | undefined
+  readonly status: FileStatus
+  /** The store's multipart upload id, for large files until they are complete. */
+  readonly uploadId: string | undefined
+  readonly createdAt: Date
+  readonly thumbnail: Thumbnail | undefined
+}
+
+export type NewFile = Omit<FileRecord, "status" | "thumbnail">
+
+export type FileStore = {
+  create(file: NewFile): Promise<void>
+  get(id: string): Promise<FileRecord | undefined>
+  /** pending → ready; false when it was not pending (already ready, or gone). */
+  markReady(id: string, now: Date): Promise<boolean>
+  /** Deletes the record if it is still pending; false when it was not (ready, or gone). */
+  removePending(id: string): Promise<boolean>
+  /** Pending files created before `before`, oldest first. */
+  expiredPending(before: Date, limit: number): Promise<FileRecord[]>
+  setThumbnail(id: string, thumbnail: Thumbnail): Promise<void>
+  /**
+   * Deletes up to `limit` ready files, made ready before `before`, that no message shows (never
+   * sent, or recalled), atomically against a file message being sequenced; returns them.
+   */
+  removeUnreferenced(before: Date, limit: number): Promise<FileRecord[]>
+}
+
+/** What a client needs to send the bytes of a single-request upload. */
+export type PresignedUpload = {
+  readonly method: "PUT" | "POST"
+  readonly url: string
+  readonly headers?: Readonly<Record<string, string>>
+  readonly fields?: Readonly<Record<string, string>>
+}
+
+export type StoredObject = { readonly size: number; readonly contentType: string | undefined }
+
+/** The S3-compatible store, through presigned URLs for clients and direct calls for checks. */
+export type ObjectStore = {
+  /** A PUT whose length and type are signed: a real store refuses any other body. */
+  presignPut(
+    key: string,
+    o: { size: number; contentType: string; ttlSeconds: number },
+  ): Promise<PresignedUpload>
+  /** A browser form POST whose policy holds the exact length (content-length-range) and type. */
+  presignPost(
+    key: string,
+    o: { size: number; contentType: string; ttlSeconds: number },
+  ): Promise<PresignedUpload>
+  startMultipart(key: string, contentType: string): Promise<string>
+  /** One part's PUT, its length signed. */
+  presignPart(
+    key: string,
+    o: { uploadId: string; partNumber: number; size: number; ttlSeconds: number },
+  ): Promise<string>
+  /** Joins the parts (numbers and ETags as the client received them); false when the upload is gone. */
+  completeMultipart(
+    key: string,
+    uploadId: string,
+    parts: ReadonlyArray<{ number: number; etag: string }>,
+  ): Promise<boolean>
+  abortMultipart(key: string, uploadId: string): Promise<void>
+  head(key: string): Promise<StoredObject | undefined>
+  /** Streams the object through SHA-256; lowercase hex. */
+  sha256(key: string): Promise<string>
+  read(key: string, maxBytes: number): Promise<Buffer>
+  write(key: string, body: Buffer, contentType: string): Promise<void>
+  /** A short-lived GET that makes the browser save the file under `fileName`. */
+  presignGet(key: string, o: { fileName: string; contentType: string; ttlSeconds: number }): Promise<string>
+  remove(keys: readonly string[]): Promise<void>
+}
+
+/** A file became ready (JetStream, awaited): followers such as thumbnailing pick it up. */
+export type FileEvents = {
+  ready(file: FileRecord): Promise<void>
+}
+
+// ---- Search (functions/index, functions/search) ------------------------------------------------
+
+/**
+ * One message's row in the search index. `content` and `vector` (tsvector text) are null once the
+ * message is recalled. Only rows whose `version` is at least the stored one are written.
+ */
+export type SearchDocument = {
+  readonly conv: string
+  readonly id: string
+  readonly version: number
+  readonly content: string | null
+  readonly vector: string | null
+} & (
+  | /** A whole row: the message itself (inserted if missing). */ {
+      readonly seq: number
+      readonly from: string
+      readonly ts: string
+    }
+  | /** A change to a row that exists (an edit or a recall). */ { readonly seq?: undefined }
+)
+
+export type SearchIndex = {
+  /** Writes a batch of rows in one statement; idempotent. */
+  write(docs: readonly SearchDocument[]): Promise<void>
+}
+
+/** The messages table as the rebuild reads it: messages in (conversation, seq) order. */
+export type SearchSource = {
+  count(): Promise<number>
+  /**
+   * The next messages after `after`, as they are now, each with `version`: the conversation's
+   * last seq in the same snapshot (every event up to it is reflected in the row).
+   */
+  messagesAfter(
+    after: { conv: string; seq: number } | undefined,
+    limit: number,
+  ): Promise<
+    Array<{
+      conv: string
+      seq: number
+      id: string
+      from: string
+      ts: string
+      version: number
+      body: unknown
+    }>
+  >
+}
+
+/** File names for file messages, by file id (functions/files keeps them). */
+export type FileNames = {
+  namesOf(fileIds: readonly string[]): Promise<Map<string, string>>
+}
+
+export type SearchCursor = {
+  readonly rank: string
+  readonly ts: string
+  readonly conv: string
+  readonly seq: number
+}
+
+export type SearchHit = {
+  readonly conv: string
+  readonly seq: number
+  readonly id: string
+  readonly from: string
+  readonly ts: string
+  readonly content: string
+  /** Where the hit is in the order (ts_rank and sent_at exactly as stored), for the cursor. */
+  readonly position: SearchCursor
+}
+
+export type SearchStore = {
+  /**
+   * Hits of `match` (tsquery text) in `conversations`, best first by `match`'s rank, then newest,
+   * then by conversation and seq; after the cursor's position when given. `scope` (tsquery text
+   * of the conversations' lexemes) lets the index itself keep only those conversations, and
+   * `months` (tsquery text of month lexemes) only those months. `candidates` counts every hit
+   * before the cursor and the limit.
+   */
+  search(q: {
+    match: string
+    scope: string | undefined
+    months: string | undefined
+    conversations: readonly string[]
+    from: string | undefined
+    after: Date | undefined
+    before: Date | undefined
+    cursor: SearchCursor | undefined
+    limit: number
+  }): Promise<{ hits: SearchHit[]; candidates: number }>
+}
+
+/** Makes a small preview of an image; undefined when the image cannot be decoded. */
+export type ThumbnailMaker = {
+  make(
+    image: Buffer,
+    maxPx: number,
+  ): Promise<{ readonly data: Buffer; readonly width: number; readonly height: number } | undefined>
 }

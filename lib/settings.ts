@@ -3,7 +3,7 @@
  * The README's configuration table is checked against these tables by a test.
  */
 import { z } from "zod"
-import { identifier, logLevel, port, positiveInt, secret, setting, url } from "./config"
+import { bool, identifier, logLevel, port, positiveInt, secret, setting, url } from "./config"
 import { DEFAULT_ACCESS_TTL_SECONDS, DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "./protocol/tokens"
 
 /** Settings every function reads. Each function adds its own. */
@@ -327,5 +327,131 @@ export const gatewayFields = {
     "COVE_EDGE_DRAIN_MS",
     positiveInt(10_000),
     "how long SIGTERM waits for clients to leave before exiting, in ms",
+  ),
+} as const
+
+/** A comma-separated list of MIME types; `type/*` allows a whole family. */
+const mimeList = z
+  .string()
+  .transform((text) =>
+    text
+      .split(",")
+      .map((t) => t.trim().toLowerCase())
+      .filter((t) => t !== ""),
+  )
+  .refine(
+    (list) => list.length > 0 && list.every((t) => /^[a-z0-9][\w.+-]*\/(\*|[a-z0-9][\w.+-]*)$/.test(t)),
+    "must be MIME types separated by commas (e.g. image/*,application/pdf)",
+  )
+
+/**
+ * What may be uploaded when nothing is configured. Left out on purpose: types a browser would
+ * run or render as a page from the store's origin (text/html, image/svg+xml, XML, JavaScript).
+ */
+const DEFAULT_FILE_TYPES =
+  "image/png,image/jpeg,image/gif,image/webp,image/avif,image/heic,audio/*,video/*,application/pdf,text/plain,text/csv,application/zip,application/gzip,application/x-7z-compressed,application/json,application/msword,application/vnd.openxmlformats-officedocument.wordprocessingml.document,application/vnd.ms-excel,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet,application/vnd.ms-powerpoint,application/vnd.openxmlformats-officedocument.presentationml.presentation,application/vnd.oasis.opendocument.text,application/vnd.oasis.opendocument.spreadsheet,application/octet-stream"
+
+/** The S3-compatible store, for the functions that use it (the same names as the local stack's). */
+const s3Fields = {
+  s3Endpoint: setting(
+    "S3_ENDPOINT",
+    url(["http:", "https:"]).optional(),
+    "S3 store URL (MinIO, Ceph RGW, ...); unset: AWS S3 in S3_REGION",
+  ),
+  s3Region: stackFields.s3Region,
+  s3Bucket: stackFields.s3Bucket,
+  // Required here: a function has no embedded store to fall back on.
+  s3AccessKeyId: secret("s3-access-key-id", "S3_ACCESS_KEY_ID", true, "S3 access key"),
+  s3SecretAccessKey: secret("s3-secret-access-key", "S3_SECRET_ACCESS_KEY", true, "S3 secret key"),
+} as const
+
+/** The files function (functions/files); docs/files.md explains each choice. */
+export const filesFields = {
+  ...functionFields,
+  issuer: authFields.issuer,
+  audience: authFields.audience,
+  ...s3Fields,
+  encryption: setting(
+    "S3_SERVER_SIDE_ENCRYPTION",
+    bool(true),
+    "ask the store to encrypt objects (SSE-S3) as the bucket default; stores without it are used unencrypted, with a warning",
+  ),
+  corsOrigins: setting(
+    "FILES_CORS_ORIGINS",
+    originList,
+    "web origins whose pages upload straight to the store (the bucket's CORS rules); unset: left as they are",
+  ),
+  maxBytes: setting("FILES_MAX_BYTES", positiveInt(2 * 1024 ** 3, 5 * 1024 ** 4), "largest file, in bytes"),
+  allowedTypes: setting(
+    "FILES_ALLOWED_TYPES",
+    mimeList.default(mimeList.parse(DEFAULT_FILE_TYPES)),
+    "content types that may be uploaded; type/* allows a family",
+  ),
+  multipartThreshold: setting(
+    "FILES_MULTIPART_THRESHOLD_BYTES",
+    positiveInt(100 * 1024 ** 2, 5 * 1024 ** 3),
+    "files larger than this are uploaded in parts, in bytes",
+  ),
+  partBytes: setting(
+    "FILES_PART_BYTES",
+    positiveInt(16 * 1024 ** 2, 5 * 1024 ** 3).refine((n) => n >= 5 * 1024 ** 2, "must be at least 5 MiB"),
+    "size of each part of a multipart upload (at least 5 MiB), in bytes",
+  ),
+  uploadTtlSeconds: setting(
+    "FILES_UPLOAD_TTL_SECONDS",
+    positiveInt(900, 7 * 86_400),
+    "lifetime of a presigned upload URL, in seconds",
+  ),
+  downloadTtlSeconds: setting(
+    "FILES_DOWNLOAD_TTL_SECONDS",
+    positiveInt(300, 7 * 86_400),
+    "lifetime of a presigned download URL, in seconds",
+  ),
+  pendingMaxAgeSeconds: setting(
+    "FILES_PENDING_MAX_AGE_SECONDS",
+    positiveInt(86_400),
+    "uploads not completed after this long are deleted (record and object), in seconds",
+  ),
+  unreferencedMaxAgeSeconds: setting(
+    "FILES_UNREFERENCED_MAX_AGE_SECONDS",
+    positiveInt(86_400),
+    "ready files that no message shows (never sent, or recalled) are deleted this long after upload, in seconds",
+  ),
+  sweepIntervalSeconds: setting(
+    "FILES_SWEEP_INTERVAL_SECONDS",
+    positiveInt(600),
+    "each instance sweeps expired uploads at most this often, in seconds",
+  ),
+} as const
+
+/** The thumbnails event function (functions/thumbnails). */
+export const thumbnailsFields = {
+  ...functionFields,
+  ...s3Fields,
+  maxPixels: setting("THUMBNAIL_MAX_PX", positiveInt(320, 2048), "longest side of a thumbnail, in pixels"),
+  maxSourceBytes: setting(
+    "THUMBNAIL_MAX_SOURCE_BYTES",
+    positiveInt(50 * 1024 ** 2),
+    "images larger than this get no thumbnail, in bytes",
+  ),
+} as const
+
+/** The index function (functions/index): PostgreSQL only. */
+export const indexFields = functionFields
+
+/** The search function (functions/search); docs/search.md gives the query rules. */
+export const searchFields = {
+  ...functionFields,
+  issuer: authFields.issuer,
+  audience: authFields.audience,
+  maxQueryChars: setting(
+    "SEARCH_MAX_QUERY_CHARS",
+    positiveInt(256, 4_096),
+    "longest search query, in characters; longer ones are refused (SEARCH_QUERY_TOO_LONG)",
+  ),
+  windowMin: setting(
+    "SEARCH_WINDOW_MIN",
+    positiveInt(1_000, 1_000_000),
+    "a query with at least this many hits in the last 1, 3 or 12 months is ranked within that window first (docs/search.md)",
   ),
 } as const

@@ -13,6 +13,9 @@ const SECTIONS: Array<[string, string]> = [
   ["functionFields", "Every function"],
   ["authFields", "The auth function (besides every function's)"],
   ["conversationsFields", "The conversations function (besides every function's)"],
+  ["filesFields", "The files function (besides every function's)"],
+  ["thumbnailsFields", "The thumbnails function (besides every function's)"],
+  ["searchFields", "The search function (besides every function's)"],
   ["functionServerFields", "The function server (each function's container or process)"],
   ["connectorFields", "The connector run on its own"],
 ]

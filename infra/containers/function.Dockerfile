@@ -16,6 +16,8 @@ COPY --from=watchdog /fwatchdog /usr/bin/fwatchdog
 WORKDIR /home/app
 COPY build/function-server.mjs build/function-server.mjs.map ./
 COPY build/functions/${FUNCTION}/ ./function/
+# Run-time dependencies a bundle cannot inline (sharp for thumbnails); nothing for the others.
+RUN cd function && npm install --omit=dev --no-audit --no-fund && npm cache clean --force
 USER node
 ENV fprocess="node --enable-source-maps --disable-warning=NodeVersionSupportWarning /home/app/function-server.mjs" \
     mode="http" \

@@ -67,6 +67,8 @@ async function applyBatch(
     ]),
   )
 
+  const files = await filesNamed(client, seqEvents)
+
   const accepted: SeqEvent[] = []
   const duplicates: StoredEvent[] = []
   const refused: { event: InboundEvent; code: RefusalCode }[] = []
@@ -90,7 +92,7 @@ async function applyBatch(
       duplicates.push(toStoredEvent(row))
       continue
     }
-    const code = refusal(e, role, targets)
+    const code = refusal(e, role, targets) ?? fileRefusal(e, files)
     if (code !== undefined) {
       refused.push({ event: e, code })
       continue
@@ -120,6 +122,43 @@ function refusal(e: SeqEvent, role: Role | undefined, targets: Map<string, Targe
   if (e.type === "reaction") return undefined
   const mayModerate = role === "owner" || role === "admin"
   return target.sender === e.from || mayModerate ? undefined : "FORBIDDEN"
+}
+
+type FileFacts = { conv: string; owner: string; ready: boolean }
+
+/**
+ * The files that messages and edits of the batch point at, in one query. FOR SHARE keeps them
+ * from being deleted before the commit.
+ */
+async function filesNamed(
+  client: pg.PoolClient,
+  events: readonly SeqEvent[],
+): Promise<Map<string, FileFacts>> {
+  const ids = new Set<string>()
+  for (const e of events)
+    if ((e.type === "message" || e.type === "edit") && e.body.kind === "file") ids.add(e.body.file_id)
+  if (ids.size === 0) return new Map()
+  const { rows } = await client.query<{
+    id: string
+    conversation_id: string
+    owner_id: string
+    ready: boolean
+  }>(
+    `SELECT id, conversation_id, owner_id::text AS owner_id, status = 'ready' AS ready FROM files
+      WHERE id = ANY($1::text[]) FOR SHARE`,
+    [[...ids]],
+  )
+  return new Map(rows.map((r) => [r.id, { conv: r.conversation_id, owner: r.owner_id, ready: r.ready }]))
+}
+
+/** A file message may only name a ready file that its sender uploaded to the same conversation. */
+function fileRefusal(e: SeqEvent, files: Map<string, FileFacts>): RefusalCode | undefined {
+  if ((e.type !== "message" && e.type !== "edit") || e.body.kind !== "file") return undefined
+  const file = files.get(e.body.file_id)
+  if (file === undefined || !file.ready) return "FILE_NOT_READY"
+  if (file.owner !== e.from) return "FILE_NOT_SENDERS"
+  if (file.conv !== e.conv) return "FILE_OTHER_CONVERSATION"
+  return undefined
 }
 
 async function insertEvents(client: pg.PoolClient, accepted: readonly SeqEvent[]): Promise<StoredEvent[]> {

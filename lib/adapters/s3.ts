@@ -2,6 +2,8 @@ import {
   CreateBucketCommand,
   HeadBucketCommand,
   PutBucketCorsCommand,
+  PutBucketEncryptionCommand,
+  PutBucketLifecycleConfigurationCommand,
   S3Client,
   S3ServiceException,
 } from "@aws-sdk/client-s3"
@@ -21,15 +23,50 @@ export function createS3Client(settings: S3Settings): S3Client {
     ...(settings.endpoint === undefined ? {} : { endpoint: settings.endpoint }),
     forcePathStyle: settings.forcePathStyle,
     credentials: { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey },
+    // Flexible checksums (CRC32 trailers) are not understood by every self-hosted store (Ceph 16,
+    // s3rver); Cove verifies uploads itself (functions/files complete).
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
   })
 }
 
-/** Creates the private bucket when it does not exist yet, and sets its CORS rules for browser uploads. */
+export type BucketSetup = {
+  /** Multipart uploads never completed are dropped by the store after this many days. */
+  readonly abortIncompleteMultipartDays: number
+  /** Ask for server-side encryption (SSE-S3, AES256) as the bucket default. */
+  readonly encryption: boolean
+}
+
+/** What the store accepted; a store without encryption or lifecycle support still serves. */
+export type BucketState = {
+  readonly encryption: "AES256" | "unsupported" | "off"
+  readonly lifecycle: "set" | "unsupported"
+}
+
+const DEFAULT_SETUP: BucketSetup = { abortIncompleteMultipartDays: 1, encryption: true }
+
+/** A store's answer that it does not implement a bucket sub-resource (not a failure of ours). */
+function isUnsupported(err: unknown): boolean {
+  if (!(err instanceof S3ServiceException)) return false
+  const status = err.$metadata.httpStatusCode
+  return (
+    status === 501 ||
+    status === 405 ||
+    ["NotImplemented", "MalformedXML", "InvalidRequest", "UnsupportedOperation"].includes(err.name)
+  )
+}
+
+/**
+ * Creates the private bucket when it does not exist yet (no public-read ACL, ever), sets its
+ * CORS rules for browser uploads, its lifecycle (incomplete multipart uploads are aborted) and
+ * default server-side encryption where the store supports it.
+ */
 export async function ensureBucket(
   client: S3Client,
   bucket: string,
   allowedOrigins: readonly string[],
-): Promise<void> {
+  setup: BucketSetup = DEFAULT_SETUP,
+): Promise<BucketState> {
   try {
     await client.send(new HeadBucketCommand({ Bucket: bucket }))
   } catch (err) {
@@ -58,4 +95,49 @@ export async function ensureBucket(
       }),
     )
   }
+  const lifecycle = await client
+    .send(
+      new PutBucketLifecycleConfigurationCommand({
+        Bucket: bucket,
+        LifecycleConfiguration: {
+          Rules: [
+            {
+              ID: "cove-abort-incomplete-multipart",
+              Status: "Enabled",
+              Filter: { Prefix: "" },
+              AbortIncompleteMultipartUpload: { DaysAfterInitiation: setup.abortIncompleteMultipartDays },
+            },
+          ],
+        },
+      }),
+    )
+    .then(
+      () => "set" as const,
+      (err: unknown) => {
+        // The files function also sweeps what was never completed (docs/files.md).
+        if (isUnsupported(err)) return "unsupported" as const
+        throw err
+      },
+    )
+  if (!setup.encryption) return { encryption: "off", lifecycle }
+  const encryption = await client
+    .send(
+      new PutBucketEncryptionCommand({
+        Bucket: bucket,
+        ServerSideEncryptionConfiguration: {
+          Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" } }],
+        },
+      }),
+    )
+    .then(
+      () => "AES256" as const,
+      (err: unknown) => {
+        // Stores without SSE (s3rver; Ceph RGW without a key backend answers InvalidArgument)
+        // still serve; the caller logs the downgrade.
+        if (isUnsupported(err) || (err instanceof S3ServiceException && err.name === "InvalidArgument"))
+          return "unsupported" as const
+        throw err
+      },
+    )
+  return { encryption, lifecycle }
 }

@@ -13,7 +13,13 @@ export const messageText = z
   .refine((t) => !t.includes("\u0000"), "must not contain NUL characters")
   .refine((t) => t.isWellFormed(), "must be well-formed Unicode (no lone surrogates)")
 export const textBody = z.object({ kind: z.literal("text"), text: messageText })
-export const messageBody = z.discriminatedUnion("kind", [textBody])
+/** A file uploaded through the files function; the sequencer checks it is ready, the sender's and this conversation's. */
+export const fileBody = z.object({
+  kind: z.literal("file"),
+  file_id: safeId,
+  caption: messageText.optional(),
+})
+export const messageBody = z.discriminatedUnion("kind", [textBody, fileBody])
 export type MessageBody = z.output<typeof messageBody>
 
 /** A reaction: one emoji (or a short sequence, e.g. with skin tone), no spaces or controls. */

@@ -51,6 +51,10 @@ export const INBOUND_STREAM = "COVE_IN"
 export const STORED_TOPIC = "cove.stored"
 export const STORED_STREAM = "COVE_STORED"
 
+/** Files that became ready, for event functions such as thumbnails (stack.yml `topic`). */
+export const FILES_TOPIC = "cove.files"
+export const FILES_STREAM = "COVE_FILES"
+
 /** Dedup id of a stored event: a redelivered batch re-publishes the same events. */
 export function storedDedupId(conversationId: string, seq: number): string {
   return `${conversationId}:${seq}`
@@ -71,6 +75,8 @@ export const subjects = {
     partitionSubject(INBOUND_TOPIC, partitionOf(token(conversationId, "conversation id"), partitions)),
   stored: (conversationId: string, partitions: number) =>
     partitionSubject(STORED_TOPIC, partitionOf(token(conversationId, "conversation id"), partitions)),
+  fileReady: (fileId: string, partitions: number) =>
+    partitionSubject(FILES_TOPIC, partitionOf(token(fileId, "file id"), partitions)),
   /** Core NATS, one per conversation: each edge subscribes once per conversation it serves. */
   delivery: (conversationId: string) => `cove.deliver.${token(conversationId, "conversation id")}`,
   deadLetter: (functionName: string) => `cove.dlq.${token(functionName, "function name")}`,

@@ -1,0 +1,52 @@
+import { z } from "zod"
+import type { BatchResult, EventBatch } from "../../lib/protocol/events"
+import { safeId, uuid } from "../../lib/protocol/ids"
+import { HEADERS, PROTOCOL_VERSION } from "../../lib/protocol/subjects"
+
+const base = {
+  conv: safeId,
+  seq: z.number().int().positive(),
+  id: uuid,
+  from: safeId,
+  ts: z.iso.datetime({ offset: true }),
+}
+
+/**
+ * What the sequencer publishes on COVE_STORED (lib/protocol/events.ts StoredEvent), as far as the
+ * index needs it. Bodies are read loosely: a body kind the index does not know yet is indexed
+ * by what it recognises (text, caption, file) rather than refused.
+ */
+const storedEvent = z.discriminatedUnion("type", [
+  z.object({ ...base, type: z.literal("message"), body: z.unknown().nullable() }),
+  z.object({ ...base, type: z.literal("edit"), target: uuid, body: z.unknown() }),
+  z.object({ ...base, type: z.literal("recall"), target: uuid }),
+  z.object({ ...base, type: z.literal("reaction") }),
+])
+export type IndexedEvent = z.output<typeof storedEvent>
+
+export type ParsedBatch = {
+  readonly events: readonly IndexedEvent[]
+  readonly rejected: BatchResult["rejected"]
+}
+
+/** Splits a batch into events to index and invalid ones (dead-lettered by the connector). */
+export function parseBatch(batch: EventBatch): ParsedBatch {
+  const events: IndexedEvent[] = []
+  const rejected: { seq: number; code: string; message: string }[] = []
+  for (const item of batch.messages) {
+    const version = item.headers[HEADERS.version]
+    if (version !== undefined && version !== String(PROTOCOL_VERSION)) {
+      rejected.push({ seq: item.seq, code: "UNSUPPORTED_VERSION", message: `protocol version ${version}` })
+      continue
+    }
+    const parsed = storedEvent.safeParse(item.data)
+    if (parsed.success) events.push(parsed.data)
+    else {
+      const message = parsed.error.issues
+        .map((i) => `${i.path.join(".") || "(data)"}: ${i.message}`)
+        .join("; ")
+      rejected.push({ seq: item.seq, code: "INVALID_INPUT", message })
+    }
+  }
+  return { events, rejected }
+}

@@ -1,0 +1,32 @@
+import { createPool } from "../../lib/adapters/pg"
+import { pgFileNames, pgSearchIndex } from "../../lib/adapters/pg-search"
+import { loadConfig, processSource } from "../../lib/config"
+import { defineFunction } from "../../lib/function/harness"
+import { parseInput } from "../../lib/function/input"
+import { createLogger } from "../../lib/log"
+import { eventBatch } from "../../lib/protocol/events"
+import { indexFields } from "../../lib/settings"
+import { handle } from "./handler"
+
+const config = loadConfig(indexFields, processSource())
+const log = createLogger({ name: "index", level: config.logLevel })
+
+export default defineFunction({
+  name: "index",
+  log,
+  async ports() {
+    // PostgreSQL only: the connector brings the events, nothing is published.
+    const pool = createPool({
+      url: config.databaseUrl,
+      schema: config.pgSchema,
+      maxConnections: config.pgPoolMax,
+      applicationName: "cove-index",
+      onIdleError: (err) => log.warn({ err }, "idle PostgreSQL connection failed; it will be replaced"),
+    })
+    return { pool, index: pgSearchIndex(pool), files: pgFileNames(pool) }
+  },
+  close: (ports) => ports.pool.end(),
+  routes: [
+    ["POST", "/", async (req, ports) => ({ body: await handle(parseInput(eventBatch, req.body), ports) })],
+  ],
+})

@@ -2,7 +2,15 @@
 import { spawnSync } from "node:child_process"
 import { join } from "node:path"
 
-const scripts = ["startup.ts", "auth-hash.ts", "edge-upgrades.ts"]
+const scripts = [
+  "startup.ts",
+  "auth-hash.ts",
+  "edge-upgrades.ts",
+  "sequencer.ts",
+  "messaging.ts",
+  "files.ts",
+  "search.ts",
+]
 let failed = 0
 for (const script of scripts) {
   process.stdout.write(`\n== ${script}\n`)

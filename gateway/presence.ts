@@ -24,6 +24,7 @@ export class Presence {
   private readonly here = new Set<string>()
   private readonly leaving = new Map<string, NodeJS.Timeout>()
   private heartbeat: NodeJS.Timeout | undefined
+  private stopped = false
 
   private constructor(
     private readonly o: PresenceOptions,
@@ -55,7 +56,8 @@ export class Presence {
 
   /** The user's last socket on this edge closed: offline after the grace period, if nowhere else. */
   left(userId: string, conversations: ReadonlySet<string>): void {
-    if (!this.here.has(userId) || this.leaving.has(userId)) return
+    // A draining edge leaves its users' keys to expire: they reconnect elsewhere within the grace.
+    if (this.stopped || !this.here.has(userId) || this.leaving.has(userId)) return
     const timer = setTimeout(() => {
       this.leaving.delete(userId)
       this.here.delete(userId)
@@ -67,6 +69,8 @@ export class Presence {
         })
         .catch((err: unknown) => this.o.log.warn({ err, user: userId }, "presence update failed"))
     }, this.o.graceMs)
+    // A grace period never keeps the process alive on its own.
+    timer.unref()
     this.leaving.set(userId, timer)
   }
 
@@ -78,6 +82,7 @@ export class Presence {
   }
 
   stop(): void {
+    this.stopped = true
     clearInterval(this.heartbeat)
     for (const t of this.leaving.values()) clearTimeout(t)
   }

@@ -22,6 +22,7 @@ const pool = createPool({
   schema: config.pgSchema,
   maxConnections: 1,
   applicationName: "cove-auth-rotate-key",
+  onIdleError: (err) => log.warn({ err }, "idle PostgreSQL connection failed; it will be replaced"),
 })
 try {
   const rotated = await rotateSigningKey({

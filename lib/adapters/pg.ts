@@ -7,7 +7,7 @@ export type PgSettings = {
   readonly maxConnections: number
   readonly applicationName: string
   /** An idle connection that failed (server restart, network); the next query reconnects. */
-  readonly onIdleError?: (err: Error) => void
+  readonly onIdleError: (err: Error) => void
 }
 
 /** A pool whose connections all use Cove's schema. Connections open on first use. */
@@ -20,7 +20,7 @@ export function createPool(settings: PgSettings): pg.Pool {
     idleTimeoutMillis: 30_000,
   })
   // Without a listener an idle client's error would crash the process; the pool replaces it.
-  pool.on("error", settings.onIdleError ?? (() => undefined))
+  pool.on("error", settings.onIdleError)
   return pool
 }
 

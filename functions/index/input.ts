@@ -1,7 +1,7 @@
 import { z } from "zod"
+import { parseEvents } from "../../lib/function/event-batch"
 import type { BatchResult, EventBatch } from "../../lib/protocol/events"
 import { safeId, uuid } from "../../lib/protocol/ids"
-import { HEADERS, PROTOCOL_VERSION } from "../../lib/protocol/subjects"
 
 const base = {
   conv: safeId,
@@ -31,22 +31,6 @@ export type ParsedBatch = {
 
 /** Splits a batch into events to index and invalid ones (dead-lettered by the connector). */
 export function parseBatch(batch: EventBatch): ParsedBatch {
-  const events: IndexedEvent[] = []
-  const rejected: { seq: number; code: string; message: string }[] = []
-  for (const item of batch.messages) {
-    const version = item.headers[HEADERS.version]
-    if (version !== undefined && version !== String(PROTOCOL_VERSION)) {
-      rejected.push({ seq: item.seq, code: "UNSUPPORTED_VERSION", message: `protocol version ${version}` })
-      continue
-    }
-    const parsed = storedEvent.safeParse(item.data)
-    if (parsed.success) events.push(parsed.data)
-    else {
-      const message = parsed.error.issues
-        .map((i) => `${i.path.join(".") || "(data)"}: ${i.message}`)
-        .join("; ")
-      rejected.push({ seq: item.seq, code: "INVALID_INPUT", message })
-    }
-  }
-  return { events, rejected }
+  const { valid, rejected } = parseEvents(batch, storedEvent)
+  return { events: valid.map((v) => v.event), rejected }
 }

@@ -4,48 +4,15 @@
  * time), a download, and a file message sequenced into history. Run after `npm run build`.
  */
 import { randomUUID } from "node:crypto"
-import { chmod, mkdtemp, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import sharp from "sharp"
 import t from "tap"
-import { startStack } from "../../infra/local/stack"
-import { loadStack } from "../../infra/stack"
-import { repoRoot } from "../support/bundles"
 import { sendBytes, sha256 } from "../support/files"
 import { type Json, jsonOf } from "../support/http"
-import { eventually, testLog } from "../support/servers"
+import { eventually } from "../support/servers"
+import { withStack } from "../support/stack"
 
 t.test("a picture: uploaded, thumbnailed by the event function, downloaded, sent as a message", async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), "cove-files-e2e-"))
-  // PostgreSQL runs as the postgres user when tests run as root and must get in.
-  await chmod(dir, 0o755)
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  const stack = await startStack({
-    dataDir: join(dir, "data"),
-    buildDir: join(repoRoot, "build"),
-    stack: loadStack(join(repoRoot, "stack.yml")),
-    gatewayPort: 0,
-    edgePort: 0,
-    natsPort: 0,
-    pgPort: 0,
-    s3Port: 0,
-    natsUrl: undefined,
-    natsServerBin: "nats-server",
-    databaseUrl: undefined,
-    pgSchema: "cove",
-    s3: {
-      endpoint: undefined,
-      region: "us-east-1",
-      bucket: "cove",
-      accessKeyId: undefined,
-      secretAccessKey: undefined,
-    },
-    logLevel: "error",
-    durable: false,
-    log: testLog,
-  })
-  t.teardown(() => stack.stop())
+  const stack = await withStack(t)
   const call = async (
     method: string,
     path: string,

@@ -4,22 +4,20 @@
  * messages functions. Run after `npm run build` (npm test does).
  */
 import { randomUUID } from "node:crypto"
-import { chmod, mkdtemp, readFile, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
+import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import t, { type Test } from "tap"
 import WebSocket from "ws"
 import { type Edge, startEdge } from "../../gateway/edge"
 import { type LocalNats, startNats } from "../../infra/local/nats-server"
 import { freePort } from "../../infra/local/ports"
-import { type RunningStack, startStack } from "../../infra/local/stack"
-import { loadStack } from "../../infra/stack"
+import type { RunningStack } from "../../infra/local/stack"
 import { loadConfig } from "../../lib/config"
 import { gatewayFields } from "../../lib/settings"
-import { repoRoot } from "../support/bundles"
 import { type Json, jsonOf } from "../support/http"
 import { descendants } from "../support/processes"
 import { eventually, testLog } from "../support/servers"
+import { scratchDir, withStack } from "../support/stack"
 
 type Frame = Record<string, unknown> & { type: string }
 
@@ -40,45 +38,16 @@ class Device {
   }
 }
 
-async function scratchDir(t: Test): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "cove-msg-"))
-  await chmod(dir, 0o755)
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  return dir
-}
-
 async function world(t: Test) {
-  const dir = await scratchDir(t)
+  const dir = await scratchDir(t, "msg")
   const natsPort = await freePort()
   const natsStore = join(dir, "nats-store")
   let nats: LocalNats = await startNats({ port: natsPort, storeDir: natsStore, log: testLog })
   t.teardown(() => nats.stop())
-  const stack: RunningStack = await startStack({
-    dataDir: join(dir, "data"),
-    buildDir: join(repoRoot, "build"),
-    stack: loadStack(join(repoRoot, "stack.yml")),
-    gatewayPort: 0,
-    edgePort: 0,
-    natsPort: 0,
-    pgPort: 0,
-    s3Port: 0,
+  const stack: RunningStack = await withStack(t, {
     natsUrl: nats.url,
-    natsServerBin: "nats-server",
-    databaseUrl: undefined,
-    pgSchema: "cove",
-    s3: {
-      endpoint: undefined,
-      region: "us-east-1",
-      bucket: "cove",
-      accessKeyId: undefined,
-      secretAccessKey: undefined,
-    },
-    logLevel: "error",
     edgeEnv: { COVE_EDGE_PRESENCE_GRACE_MS: "300" },
-    durable: false,
-    log: testLog,
   })
-  t.teardown(() => stack.stop())
   // A second edge, in this process, on the same NATS and functions.
   const config = loadConfig(gatewayFields, {
     env: {

@@ -1,6 +1,6 @@
-import { createPool } from "../../lib/adapters/pg"
 import { pgFileNames, pgSearchIndex } from "../../lib/adapters/pg-search"
 import { loadConfig, processSource } from "../../lib/config"
+import { openPool } from "../../lib/function/connections"
 import { defineFunction } from "../../lib/function/harness"
 import { parseInput } from "../../lib/function/input"
 import { createLogger } from "../../lib/log"
@@ -16,13 +16,7 @@ export default defineFunction({
   log,
   async ports() {
     // PostgreSQL only: the connector brings the events, nothing is published.
-    const pool = createPool({
-      url: config.databaseUrl,
-      schema: config.pgSchema,
-      maxConnections: config.pgPoolMax,
-      applicationName: "cove-index",
-      onIdleError: (err) => log.warn({ err }, "idle PostgreSQL connection failed; it will be replaced"),
-    })
+    const pool = openPool("index", config, log)
     return { pool, index: pgSearchIndex(pool), files: pgFileNames(pool) }
   },
   close: (ports) => ports.pool.end(),

@@ -10,18 +10,25 @@ import type { Logger } from "../log"
 
 export type FunctionConnections = { readonly pool: pg.Pool; readonly nc: NatsConnection }
 
-export async function openConnections(
-  name: string,
-  config: { databaseUrl: string; pgSchema: string; pgPoolMax: number; natsUrl: string },
-  log: Logger,
-): Promise<FunctionConnections> {
-  const pool = createPool({
+type PgConfig = { databaseUrl: string; pgSchema: string; pgPoolMax: number }
+
+/** A function's PostgreSQL pool, for functions that need nothing else. */
+export function openPool(name: string, config: PgConfig, log: Logger): pg.Pool {
+  return createPool({
     url: config.databaseUrl,
     schema: config.pgSchema,
     maxConnections: config.pgPoolMax,
     applicationName: `cove-${name}`,
     onIdleError: (err) => log.warn({ err }, "idle PostgreSQL connection failed; it will be replaced"),
   })
+}
+
+export async function openConnections(
+  name: string,
+  config: PgConfig & { natsUrl: string },
+  log: Logger,
+): Promise<FunctionConnections> {
+  const pool = openPool(name, config, log)
   const nc = await connectNats(config.natsUrl, `cove-${name}`, log)
   return { pool, nc }
 }

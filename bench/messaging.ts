@@ -66,12 +66,7 @@ const env = {
   COVE_EDGE_PORT: "0",
   ...limits,
 }
-const cove = startProgram(
-  join(root, "node_modules/.bin/tsx"),
-  ["--disable-warning=NodeVersionSupportWarning", "infra/start.ts"],
-  env,
-  root,
-)
+const cove = startProgram(join(root, "node_modules/.bin/tsx"), ["infra/start.ts"], env, root)
 let edgeB: ReturnType<typeof startProgram> | undefined
 try {
   await cove.waitFor(/Cove is up/, 120_000)

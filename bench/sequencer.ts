@@ -23,7 +23,7 @@ const dir = await mkdtemp(join(tmpdir(), "cove-bench-seq-"))
 await chmod(dir, 0o755)
 const cove = startProgram(
   join(root, "node_modules/.bin/tsx"),
-  ["--disable-warning=NodeVersionSupportWarning", "infra/start.ts"],
+  ["infra/start.ts"],
   { PATH, LOG_LEVEL: "warn", COVE_DATA_DIR: dir, COVE_GATEWAY_PORT: "0", COVE_EDGE_PORT: "0" },
   root,
 )

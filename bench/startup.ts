@@ -26,17 +26,13 @@ async function emptyNode(): Promise<void> {
 }
 
 async function bundleColdStart(): Promise<void> {
-  const server = startProgram(
-    process.execPath,
-    ["--disable-warning=NodeVersionSupportWarning", join(root, "build/function-server.mjs")],
-    {
-      PATH,
-      PORT: "0",
-      LOG_LEVEL: "info",
-      COVE_HANDLER: join(root, "build/functions/persist/handler.js"),
-      DATABASE_URL: "postgres://unused@127.0.0.1:1/none",
-    },
-  )
+  const server = startProgram(process.execPath, [join(root, "build/function-server.mjs")], {
+    PATH,
+    PORT: "0",
+    LOG_LEVEL: "info",
+    COVE_HANDLER: join(root, "build/functions/persist/handler.js"),
+    DATABASE_URL: "postgres://unused@127.0.0.1:1/none",
+  })
   const port = Number((await server.waitFor(/"port":(\d+)/))[1])
   const res = await fetch(`http://127.0.0.1:${port}/_/health`)
   if (!res.ok) throw new Error("bundle not healthy")
@@ -47,7 +43,7 @@ async function bundleColdStart(): Promise<void> {
 async function coveStart(dataDir: string): Promise<number> {
   const cove = startProgram(
     join(root, "node_modules/.bin/tsx"),
-    ["--disable-warning=NodeVersionSupportWarning", "infra/start.ts"],
+    ["infra/start.ts"],
     { PATH, LOG_LEVEL: "warn", COVE_DATA_DIR: dataDir, COVE_GATEWAY_PORT: "0", COVE_EDGE_PORT: "0" },
     root,
   )

@@ -19,7 +19,8 @@ COPY build/functions/${FUNCTION}/ ./function/
 # Run-time dependencies a bundle cannot inline (sharp for thumbnails); nothing for the others.
 RUN cd function && npm install --omit=dev --no-audit --no-fund && npm cache clean --force
 USER node
-ENV fprocess="node --enable-source-maps --disable-warning=NodeVersionSupportWarning /home/app/function-server.mjs" \
+ENV fprocess="node --enable-source-maps /home/app/function-server.mjs" \
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED="true" \
     mode="http" \
     upstream_url="http://127.0.0.1:3000" \
     PORT="3000" \

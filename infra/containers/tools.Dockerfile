@@ -10,5 +10,5 @@ COPY build/connector.mjs build/connector.mjs.map build/migrate.mjs build/migrate
 COPY build/migrations/ ./migrations/
 USER node
 ENV COVE_STACK_FILE="/home/app/stack.yml"
-ENTRYPOINT ["node", "--enable-source-maps", "--disable-warning=NodeVersionSupportWarning"]
+ENTRYPOINT ["node", "--enable-source-maps"]
 CMD ["connector.mjs"]

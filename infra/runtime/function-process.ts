@@ -47,7 +47,7 @@ export async function startFunctionProcess(options: {
       name: `function ${spec.name}`,
       command: process.execPath,
       // The AWS SDK warns that its releases after January 2027 need Node 22; ours is pinned.
-      args: ["--enable-source-maps", "--disable-warning=NodeVersionSupportWarning", options.serverScript],
+      args: ["--enable-source-maps", options.serverScript],
       spawn: {
         env: {
           ...spec.environment,
@@ -56,6 +56,8 @@ export async function startFunctionProcess(options: {
           COVE_HANDLER: join(spec.handlerDir, "handler.js"),
           COVE_SECRETS_DIR: secretsDir,
           MAX_JSON_SIZE: String(spec.maxBodyBytes),
+          // The AWS SDK warns that its releases after January 2027 need Node 22; ours is pinned.
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
         },
       },
       echo: process.stdout,

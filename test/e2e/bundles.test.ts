@@ -16,13 +16,13 @@ import { eventually, withNats, withPostgres, withS3, withSchema } from "../suppo
 const build = join(repoRoot, "build")
 const PATH = process.env.PATH ?? "/usr/bin:/bin"
 const node = process.execPath
-const nodeFlags = ["--disable-warning=NodeVersionSupportWarning"]
 
 t.test("the built bundles", async (t) => {
   const [nats, pgServer, s3] = await Promise.all([withNats(t), withPostgres(t), withS3(t)])
   const { schema } = await withSchema(t, pgServer)
   const env = {
     PATH,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
     LOG_LEVEL: "info",
     DATABASE_URL: pgServer.url,
     PG_SCHEMA: schema,
@@ -42,7 +42,6 @@ t.test("the built bundles", async (t) => {
       const call = startProgram(
         node,
         [
-          ...nodeFlags,
           join(repoRoot, "test/support/template-call.mjs"),
           join(fn.handlerDir, "handler.js"),
           "GET",
@@ -63,7 +62,7 @@ t.test("the built bundles", async (t) => {
 
     t.test(`${fn.name}: starts under the function server and answers`, async (t) => {
       const started = performance.now()
-      const server = startProgram(node, [...nodeFlags, join(build, "function-server.mjs")], {
+      const server = startProgram(node, [join(build, "function-server.mjs")], {
         ...env,
         PORT: "0",
         COVE_HANDLER: join(fn.handlerDir, "handler.js"),

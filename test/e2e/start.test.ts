@@ -23,8 +23,16 @@ const tsx = join(repoRoot, "node_modules/.bin/tsx")
 function startCove(env: Record<string, string>) {
   return startProgram(
     tsx,
-    ["--disable-warning=NodeVersionSupportWarning", "infra/start.ts"],
-    { PATH, LOG_LEVEL: "warn", COVE_GATEWAY_PORT: "0", COVE_EDGE_PORT: "0", ...env },
+    ["infra/start.ts"],
+    // As package.json's start script does: the AWS SDK's Node 22 notice is not for this pinned version.
+    {
+      PATH,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      LOG_LEVEL: "warn",
+      COVE_GATEWAY_PORT: "0",
+      COVE_EDGE_PORT: "0",
+      ...env,
+    },
     repoRoot,
   )
 }

@@ -3,10 +3,15 @@ import { natsFileEvents } from "../../lib/adapters/nats-files"
 import { pgAuthenticator } from "../../lib/adapters/pg-authenticator"
 import { pgConversationStore } from "../../lib/adapters/pg-conversations"
 import { pgFileStore } from "../../lib/adapters/pg-files"
-import { createS3Client, ensureBucket } from "../../lib/adapters/s3"
+import { ensureBucket } from "../../lib/adapters/s3"
 import { s3ObjectStore } from "../../lib/adapters/s3-objects"
 import { loadConfig, processSource } from "../../lib/config"
-import { closeConnections, type FunctionConnections, openConnections } from "../../lib/function/connections"
+import {
+  closeConnections,
+  type FunctionConnections,
+  openConnections,
+  openS3,
+} from "../../lib/function/connections"
 import { defineFunction } from "../../lib/function/harness"
 import { createLogger } from "../../lib/log"
 import { filesFields } from "../../lib/settings"
@@ -20,13 +25,7 @@ export default defineFunction<Ports & FunctionConnections>({
   name: "files",
   log,
   async ports() {
-    const s3 = createS3Client({
-      endpoint: config.s3Endpoint,
-      region: config.s3Region,
-      accessKeyId: config.s3AccessKeyId,
-      secretAccessKey: config.s3SecretAccessKey,
-      forcePathStyle: true,
-    })
+    const s3 = openS3(config)
     // The bucket, its CORS rules, lifecycle and encryption, once per cold start (idempotent).
     const bucket = await ensureBucket(s3, config.s3Bucket, config.corsOrigins ?? [], {
       abortIncompleteMultipartDays: Math.max(1, Math.ceil(config.pendingMaxAgeSeconds / 86_400)),

@@ -1,9 +1,8 @@
 import { pgFileStore } from "../../lib/adapters/pg-files"
-import { createS3Client } from "../../lib/adapters/s3"
 import { s3ObjectStore } from "../../lib/adapters/s3-objects"
 import { sharpThumbnails, thumbnailable } from "../../lib/adapters/sharp-thumbnails"
 import { loadConfig, processSource } from "../../lib/config"
-import { closeConnections, openConnections } from "../../lib/function/connections"
+import { closeConnections, openConnections, openS3 } from "../../lib/function/connections"
 import { defineFunction } from "../../lib/function/harness"
 import { parseInput } from "../../lib/function/input"
 import { createLogger } from "../../lib/log"
@@ -19,13 +18,7 @@ export default defineFunction({
   log,
   async ports() {
     const { pool, nc } = await openConnections("thumbnails", config, log)
-    const s3 = createS3Client({
-      endpoint: config.s3Endpoint,
-      region: config.s3Region,
-      accessKeyId: config.s3AccessKeyId,
-      secretAccessKey: config.s3SecretAccessKey,
-      forcePathStyle: true,
-    })
+    const s3 = openS3(config)
     return {
       pool,
       nc,

@@ -2,10 +2,13 @@
  * What every function connects to: a PostgreSQL pool in Cove's schema and NATS. Opened on the
  * first request and kept while the process is warm (lazy ports in the harness).
  */
+
+import type { S3Client } from "@aws-sdk/client-s3"
 import type { NatsConnection } from "nats"
 import type pg from "pg"
 import { connectNats } from "../adapters/nats"
 import { createPool } from "../adapters/pg"
+import { createS3Client } from "../adapters/s3"
 import type { Logger } from "../log"
 
 export type FunctionConnections = { readonly pool: pg.Pool; readonly nc: NatsConnection }
@@ -31,6 +34,23 @@ export async function openConnections(
   const pool = openPool(name, config, log)
   const nc = await connectNats(config.natsUrl, `cove-${name}`, log)
   return { pool, nc }
+}
+
+/** A function's S3 client, from the settings the files and thumbnails functions share. */
+export function openS3(config: {
+  s3Endpoint: string | undefined
+  s3Region: string
+  s3AccessKeyId: string
+  s3SecretAccessKey: string
+}): S3Client {
+  return createS3Client({
+    endpoint: config.s3Endpoint,
+    region: config.s3Region,
+    accessKeyId: config.s3AccessKeyId,
+    secretAccessKey: config.s3SecretAccessKey,
+    // Path-style works with every self-hosted store (MinIO, Ceph RGW, SeaweedFS).
+    forcePathStyle: true,
+  })
 }
 
 export async function closeConnections(c: FunctionConnections): Promise<void> {

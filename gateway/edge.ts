@@ -216,7 +216,7 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
       draining = true
       listening = false
       transport.stopListening()
-      presence.stop()
+      await presence.stop()
       connections.terminateAll("SHUTTING_DOWN")
       let timer: NodeJS.Timeout | undefined
       const deadline = new Promise<"deadline">((resolve) => {

@@ -25,6 +25,8 @@ export class Presence {
   private readonly leaving = new Map<string, NodeJS.Timeout>()
   private heartbeat: NodeJS.Timeout | undefined
   private stopped = false
+  /** Bucket operations under way: a stop waits for them, so none is cut off by the closing connection. */
+  private readonly inFlight = new Set<Promise<unknown>>()
 
   private constructor(
     private readonly o: PresenceOptions,
@@ -42,6 +44,17 @@ export class Presence {
 
   /** The user's first socket on this edge opened (or came back within the grace period). */
   async arrived(userId: string, conversations: ReadonlySet<string>): Promise<void> {
+    if (this.stopped) return
+    const op = this.arrive(userId, conversations)
+    this.inFlight.add(op)
+    try {
+      await op
+    } finally {
+      this.inFlight.delete(op)
+    }
+  }
+
+  private async arrive(userId: string, conversations: ReadonlySet<string>): Promise<void> {
     const pending = this.leaving.get(userId)
     if (pending !== undefined) {
       clearTimeout(pending)
@@ -61,13 +74,15 @@ export class Presence {
     const timer = setTimeout(() => {
       this.leaving.delete(userId)
       this.here.delete(userId)
-      this.kv
+      const op = this.kv
         .delete(this.key(userId))
         .then(() => this.onlineElsewhere(userId))
         .then((elsewhere) => {
           if (!elsewhere) this.tell(userId, conversations, false)
         })
         .catch((err: unknown) => this.o.log.warn({ err, user: userId }, "presence update failed"))
+      this.inFlight.add(op)
+      void op.finally(() => this.inFlight.delete(op))
     }, this.o.graceMs)
     // A grace period never keeps the process alive on its own.
     timer.unref()
@@ -81,10 +96,22 @@ export class Presence {
     return out
   }
 
-  stop(): void {
+  /**
+   * Stops, then waits (at most `deadlineMs`) for bucket operations under way: a key listing cut
+   * off by the closing connection kept its consumer's timer, and the process, alive ~40 s.
+   */
+  async stop(deadlineMs = 1_000): Promise<void> {
     this.stopped = true
     clearInterval(this.heartbeat)
     for (const t of this.leaving.values()) clearTimeout(t)
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      Promise.allSettled([...this.inFlight]),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, deadlineMs)
+      }),
+    ])
+    clearTimeout(timer)
   }
 
   private key(userId: string): string {

@@ -402,9 +402,10 @@ t.test("presence: online on any device of any edge; offline after the grace peri
   aliceA.send({ type: "who", users: [bob.id], ref: "w2" })
   await aliceA.waitFor("second who answer", (d) => d.of("who").some((f) => f.ref === "w2"))
   t.same(aliceA.of("who").find((f) => f.ref === "w2")?.users, { [bob.id]: true })
-  // His last device leaves: offline once, after the grace period. (A reconnect within the grace
-  // period was also checked here; it failed intermittently in CI, see the issue note.)
+  // Leave and come back within the grace period: no flicker. Then his last device leaves.
   bobA.ws.close()
+  const bobAgain = await w.connect(w.edges.a, bob)
+  bobAgain.ws.close()
   await aliceA.waitFor("bob offline", () => presenceOfBob().length === 2, 10_000)
   t.same(presenceOfBob(), [true, false], "one offline after his last device left, not one per device")
 })

@@ -5,7 +5,7 @@
  * the migration runner.
  */
 import { readFileSync } from "node:fs"
-import { cp, mkdir, rm, writeFile } from "node:fs/promises"
+import { cp, mkdir, rename, rm, writeFile } from "node:fs/promises"
 import { basename, join, relative, resolve } from "node:path"
 import { type BuildOptions, build } from "esbuild"
 import { loadStack } from "./infra/stack"
@@ -85,8 +85,25 @@ export async function buildProgram(entry: string, outfile: string): Promise<void
   await build({ ...common, entryPoints: [entry], outfile, format: "esm", banner: esmRequire })
 }
 
+/**
+ * Builds into a fresh folder, then swaps it in with two renames: running programs and tests
+ * that load bundles from build/ never see it half-written or missing.
+ */
 export async function buildAll(): Promise<string[]> {
-  await rm(out, { recursive: true, force: true })
+  const staging = `${out}.next-${process.pid}`
+  const previous = `${out}.old-${process.pid}`
+  await rm(staging, { recursive: true, force: true })
+  const built = await buildInto(staging)
+  await rename(out, previous).catch((err: NodeJS.ErrnoException) => {
+    // The first build has nothing to move away.
+    if (err.code !== "ENOENT") throw err
+  })
+  await rename(staging, out)
+  await rm(previous, { recursive: true, force: true })
+  return built
+}
+
+async function buildInto(staging: string): Promise<string[]> {
   const stack = loadStack(join(root, "stack.yml"))
   const built: string[] = []
   const jobs: Promise<unknown>[] = []
@@ -97,7 +114,13 @@ export async function buildAll(): Promise<string[]> {
         `stack.yml: functions.${fn.name}.handler must be ./${relative(root, dir)} (the build output)`,
       )
     }
-    jobs.push(buildFunction(join(root, "functions", fn.name, "main.ts"), dir, fn.name))
+    jobs.push(
+      buildFunction(
+        join(root, "functions", fn.name, "main.ts"),
+        join(staging, "functions", fn.name),
+        fn.name,
+      ),
+    )
     built.push(`functions/${fn.name}/handler.js`)
   }
   const programs: Record<string, string> = {
@@ -111,14 +134,14 @@ export async function buildAll(): Promise<string[]> {
       build({
         ...common,
         entryPoints: [join(root, entry)],
-        outfile: join(out, file),
+        outfile: join(staging, file),
         format: "esm",
         banner: esmRequire,
       }),
     )
     built.push(file)
   }
-  jobs.push(cp(join(root, "infra/migrations/sql"), join(out, "migrations"), { recursive: true }))
+  jobs.push(cp(join(root, "infra/migrations/sql"), join(staging, "migrations"), { recursive: true }))
   await Promise.all(jobs)
   return built
 }

@@ -94,7 +94,12 @@ export type UserStore = {
   setPasswordHash(id: string, passwordHash: string): Promise<void>
   /** Sets or clears disabled_at; undefined when there is no such user. */
   setDisabled(id: string, disabledAt: Date | undefined): Promise<User | undefined>
+  /** Enabled users whose folded name starts with `keyPrefix`, in name order. */
+  findByPrefix(keyPrefix: string, limit: number): Promise<DirectoryEntry[]>
 }
+
+/** What any signed-in user may know of another: enough to start a conversation. */
+export type DirectoryEntry = { readonly id: string; readonly username: string }
 
 export type RefreshTokenRecord = {
   readonly familyId: string

@@ -4,9 +4,9 @@
  * an unknown name costs the same hashing work as a wrong password.
  */
 import { AppError } from "../../lib/errors"
-import type { User } from "../../lib/ports"
+import type { DirectoryEntry, User } from "../../lib/ports"
 import type { UserRevokedEvent } from "../../lib/protocol/tokens"
-import type { LoginInput, LogoutInput, RefreshInput, RegisterInput } from "./input"
+import type { DirectoryQuery, LoginInput, LogoutInput, RefreshInput, RegisterInput } from "./input"
 import type { AuthPorts } from "./ports"
 import {
   authenticate,
@@ -160,4 +160,17 @@ export function describe(user: User): Me["user"] {
 
 export async function jwks(p: AuthPorts): Promise<{ keys: ReadonlyArray<Readonly<Record<string, string>>> }> {
   return { keys: await p.keys.published(p.now()) }
+}
+
+/**
+ * The user directory: any signed-in user may find others by the start of their name, to start a
+ * conversation. It answers ids and display names only, never whether an account is an admin.
+ */
+export async function directory(
+  query: DirectoryQuery,
+  authorization: string | undefined,
+  p: AuthPorts,
+): Promise<{ items: DirectoryEntry[] }> {
+  await authenticate(authorization, p)
+  return { items: await p.users.findByPrefix(query.q, query.limit) }
 }

@@ -48,4 +48,11 @@ export const logoutInput = z.object({
 })
 export type LogoutInput = z.output<typeof logoutInput>
 
+/** A directory lookup: the start of a name, folded like usernames, and how many to answer. */
+export const directoryQuery = z.object({
+  q: z.string().min(1, "is required").max(64, "must be at most 64 characters").transform(usernameKey),
+  limit: z.coerce.number().int().min(1).max(50).default(20),
+})
+export type DirectoryQuery = z.output<typeof directoryQuery>
+
 export const userIdParam = z.object({ id: z.uuid({ message: "must be a user id (UUID)" }) })

@@ -4,8 +4,8 @@ import type { FnRequest, FnResponse, RouteHandler } from "../../lib/function/har
 import { parseInput } from "../../lib/function/input"
 import type { Method } from "../../lib/function/router"
 import { disableUser, enableUser, rotateSigningKeyAsAdmin } from "./admin"
-import { jwks, login, logout, me, refresh, register } from "./handler"
-import { loginInput, logoutInput, refreshInput, registerInput, userIdParam } from "./input"
+import { directory, jwks, login, logout, me, refresh, register } from "./handler"
+import { directoryQuery, loginInput, logoutInput, refreshInput, registerInput, userIdParam } from "./input"
 import type { AuthPorts } from "./ports"
 import { clientAddress } from "./throttle"
 
@@ -58,6 +58,14 @@ export const authRoutes: ReadonlyArray<readonly [Method, string, RouteHandler<Au
     async (_req, p) => ({ body: await jwks(p), headers: { "cache-control": "public, max-age=60" } }),
   ],
   ["GET", "/me", async (req, p) => ({ body: await me(req.headers.authorization, p), headers: NO_STORE })],
+  [
+    "GET",
+    "/users",
+    async (req, p) => ({
+      body: await directory(parseInput(directoryQuery, req.query), req.headers.authorization, p),
+      headers: { "cache-control": "private, no-cache" },
+    }),
+  ],
   [
     "POST",
     "/users/:id/disable",

@@ -1,5 +1,5 @@
 import type pg from "pg"
-import type { CreateUserResult, NewUser, User, UserStore } from "../ports"
+import type { CreateUserResult, DirectoryEntry, NewUser, User, UserStore } from "../ports"
 import { advisoryXactLock, inTransaction } from "./pg-transaction"
 
 type Row = {
@@ -64,5 +64,16 @@ export function pgUserStore(pool: pg.Pool): UserStore {
           WHERE id = $1 RETURNING ${COLUMNS}`,
         [id, disabledAt ?? null],
       ),
+    async findByPrefix(keyPrefix, limit) {
+      // LIKE's own wildcards in the name are matched literally.
+      const pattern = `${keyPrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+      const { rows } = await pool.query<DirectoryEntry>(
+        `SELECT id, username FROM users
+          WHERE username_key LIKE $1 AND disabled_at IS NULL
+          ORDER BY username_key LIMIT $2`,
+        [pattern, limit],
+      )
+      return rows
+    },
   }
 }

@@ -124,6 +124,39 @@ t.test("the auth function over HTTP", async (t) => {
     })
   })
 
+  t.test("the directory finds enabled users by the start of their folded name", async (t) => {
+    const admin = await jsonOf(await post("/login", { username: "quinn", password: "correct horse" }))
+    const bearer = { authorization: `Bearer ${admin.access_token}` }
+    for (const username of ["Dir_Ada", "dir_Adam", "DirXBob", "ＤＩＲ_Ann"]) {
+      t.equal(
+        (await post("/register", { username, password: "correct horse" }, bearer)).status,
+        201,
+        username,
+      )
+    }
+    const find = async (q: string) => {
+      const res = await fetch(`${base}/users?q=${encodeURIComponent(q)}`, { headers: bearer })
+      t.equal(res.status, 200)
+      return ((await jsonOf(res)).items as { username: string }[]).map((u) => u.username)
+    }
+    t.same(await find("DIR_AD"), ["Dir_Ada", "dir_Adam"], "case-folded prefix, in name order")
+    t.same(await find("dir_"), ["Dir_Ada", "dir_Adam", "DIR_Ann"], "full-width letters fold; _ is literal")
+    t.same(await find("dir%"), [], "% is literal, not a wildcard")
+    t.same(await find("d_r"), [], "_ is literal, not a wildcard")
+    t.same(await find("nobody-by-that-name"), [])
+    const limited = await jsonOf(await fetch(`${base}/users?q=dir&limit=1`, { headers: bearer }))
+    t.same(limited.items.length, 1)
+    t.match(await errorOf(await fetch(`${base}/users?q=dir`)), { status: 401, code: "AUTH_REQUIRED" })
+    t.match(await errorOf(await fetch(`${base}/users?q=`, { headers: bearer })), {
+      status: 400,
+      details: { fields: [{ field: "q" }] },
+    })
+    t.match(await errorOf(await fetch(`${base}/users?q=a&limit=500`, { headers: bearer })), {
+      status: 400,
+      details: { fields: [{ field: "limit" }] },
+    })
+  })
+
   t.test("throttled logins get 429 with retry_after and Retry-After", async (t) => {
     await post("/register", { username: "sven", password: "correct horse" })
     const from = { "x-forwarded-for": "192.0.2.44, 10.0.0.1" }

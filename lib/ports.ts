@@ -187,6 +187,8 @@ export type Member = {
   readonly username: string
   readonly role: Role
   readonly joinedAt: Date
+  /** The member's read position: clients show who has read what after a reload. */
+  readonly readSeq: number
 }
 
 export type ConversationSummary = Conversation & {

@@ -42,7 +42,13 @@ function view(c: Conversation): ConversationView {
 }
 
 function memberView(m: Member) {
-  return { id: m.userId, username: m.username, role: m.role, joined_at: m.joinedAt.toISOString() }
+  return {
+    id: m.userId,
+    username: m.username,
+    role: m.role,
+    joined_at: m.joinedAt.toISOString(),
+    read_seq: m.readSeq,
+  }
 }
 
 function summaryView(s: ConversationSummary) {

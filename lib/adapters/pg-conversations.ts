@@ -137,8 +137,14 @@ export function pgConversationStore(pool: pg.Pool): ConversationStore {
     },
 
     async members(conversationId, after, limit) {
-      const { rows } = await pool.query<{ user_id: string; username: string; role: Role; joined_at: Date }>(
-        `SELECT m.user_id, u.username, m.role, m.joined_at
+      const { rows } = await pool.query<{
+        user_id: string
+        username: string
+        role: Role
+        joined_at: Date
+        last_read_seq: string
+      }>(
+        `SELECT m.user_id, u.username, m.role, m.joined_at, m.last_read_seq
            FROM conversation_members m JOIN users u ON u.id = m.user_id
           WHERE m.conversation_id = $1 AND ($2::uuid IS NULL OR m.user_id > $2::uuid)
           ORDER BY m.user_id
@@ -146,7 +152,13 @@ export function pgConversationStore(pool: pg.Pool): ConversationStore {
         [conversationId, after ?? null, limit],
       )
       return rows.map(
-        (r): Member => ({ userId: r.user_id, username: r.username, role: r.role, joinedAt: r.joined_at }),
+        (r): Member => ({
+          userId: r.user_id,
+          username: r.username,
+          role: r.role,
+          joinedAt: r.joined_at,
+          readSeq: Number(r.last_read_seq),
+        }),
       )
     },
 

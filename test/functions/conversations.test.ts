@@ -149,6 +149,16 @@ t.test("conversations over HTTP, with real tokens, PostgreSQL and NATS", async (
       1,
       "one's own messages are not unread",
     )
+    await auth.pool.query(
+      "UPDATE conversation_members SET last_read_seq = 2 WHERE conversation_id = $1 AND user_id = $2",
+      [id, dave.id],
+    )
+    const members = await jsonOf(await call(carol, "GET", `/${id}/members`))
+    t.same(
+      Object.fromEntries(members.items.map((m: { id: string; read_seq: number }) => [m.id, m.read_seq])),
+      { [carol.id]: 0, [dave.id]: 2 },
+      "members carry their read position",
+    )
     const listed = await jsonOf(await call(dave, "GET", "/?view=ids"))
     t.ok(listed.ids.includes(id), "the ids view lists every conversation of the caller")
     t.same(listed.ids, [...listed.ids].sort())

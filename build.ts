@@ -103,6 +103,58 @@ export async function buildAll(): Promise<string[]> {
   return built
 }
 
+/** The web app (web/): one browser bundle plus its page and styles, served as static files. */
+async function buildWebApp(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true })
+  await Promise.all([
+    build({
+      bundle: true,
+      platform: "browser",
+      format: "esm",
+      target: ["chrome110", "firefox115", "safari16"],
+      minify: true,
+      sourcemap: "linked",
+      legalComments: "none",
+      logLevel: "warning",
+      entryPoints: [join(root, "web/src/main.ts")],
+      outfile: join(dir, "main.js"),
+    }),
+    cp(join(root, "web/index.html"), join(dir, "index.html")),
+    cp(join(root, "web/styles.css"), join(dir, "styles.css")),
+  ])
+}
+
+/**
+ * The client SDK (sdk/): one ESM bundle for browsers (which the web app imports) and one for
+ * Node.js. It has no dependencies of its own; its protocol types are erased.
+ */
+async function buildSdk(dir: string): Promise<void> {
+  const sdk = {
+    bundle: true,
+    format: "esm",
+    sourcemap: "linked",
+    legalComments: "none",
+    logLevel: "warning",
+  } as const
+  const entryPoints = [join(root, "sdk/src/index.ts")]
+  await Promise.all([
+    build({
+      ...sdk,
+      entryPoints,
+      platform: "browser",
+      target: ["es2022"],
+      outfile: join(dir, "cove-sdk.js"),
+    }),
+    build({
+      ...sdk,
+      entryPoints,
+      platform: "node",
+      target: "node20",
+      outfile: join(dir, "cove-sdk.node.js"),
+    }),
+  ])
+}
+
 async function buildInto(staging: string): Promise<string[]> {
   const stack = loadStack(join(root, "stack.yml"))
   const built: string[] = []
@@ -142,6 +194,10 @@ async function buildInto(staging: string): Promise<string[]> {
     built.push(file)
   }
   jobs.push(cp(join(root, "infra/migrations/sql"), join(staging, "migrations"), { recursive: true }))
+  jobs.push(buildSdk(join(staging, "sdk")))
+  built.push("sdk/cove-sdk.js", "sdk/cove-sdk.node.js")
+  jobs.push(buildWebApp(join(staging, "web")))
+  built.push("web/main.js")
   await Promise.all(jobs)
   return built
 }

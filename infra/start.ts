@@ -34,6 +34,7 @@ try {
     stack,
     gatewayPort: config.gatewayPort,
     edgePort: config.edgePort,
+    webEdgeUrl: config.webEdgeUrl,
     natsPort: config.natsPort,
     pgPort: config.pgPort,
     s3Port: config.s3Port,
@@ -59,6 +60,7 @@ try {
   const lines = [
     `Cove is up in ${((performance.now() - started) / 1000).toFixed(1)} s`,
     `  functions  ${running.gatewayUrl}/function/<name>  (${stack.functions.map((f) => f.name).join(", ")})`,
+    `  web app    ${running.gatewayUrl}/`,
     `  edge       ${running.edgeUrl}`,
     `  health     ${running.gatewayUrl}/_/health   ${running.edgeUrl.replace("ws:", "http:").replace("/v1/ws", "/healthz")}`,
     `  metrics    ${running.gatewayUrl}/metrics   ${running.edgeUrl.replace("ws:", "http:").replace("/v1/ws", "/metrics")}`,

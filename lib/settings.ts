@@ -131,6 +131,11 @@ export const stackFields = {
     "function runtime: /function/<name>, /_/health, /metrics",
   ),
   edgePort: setting("COVE_EDGE_PORT", port(8081), "the edge: /v1/ws, /healthz, /metrics"),
+  webEdgeUrl: setting(
+    "COVE_WEB_EDGE_URL",
+    url(["ws:", "wss:"]).optional(),
+    "the edge's WebSocket URL as the web app's browsers reach it (default: ws://<the page's host name>:<COVE_EDGE_PORT>/v1/ws)",
+  ),
   natsPort: setting("COVE_NATS_PORT", port(0), "embedded nats-server port (0: any free port)"),
   pgPort: setting("COVE_PG_PORT", port(0), "embedded PostgreSQL port (0: any free port)"),
   s3Port: setting("COVE_S3_PORT", port(0), "embedded S3 store port (0: any free port)"),

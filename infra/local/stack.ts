@@ -46,6 +46,8 @@ export type StackOptions = {
     readonly secretAccessKey: string | undefined
   }
   readonly logLevel: string
+  /** The edge's WebSocket URL as browsers reach it (default: the page's host name on the edge port). */
+  readonly webEdgeUrl?: string | undefined
   /** Edge settings handed on as they are (COVE_EDGE_*, COVE_ALLOWED_ORIGINS, ...); the edge checks them. */
   readonly edgeEnv?: Readonly<Record<string, string>>
   /** Tests trade PostgreSQL durability for speed. */
@@ -61,6 +63,8 @@ export type RunningStack = {
   readonly s3Endpoint: string
   readonly embedded: { readonly nats: boolean; readonly postgres: boolean; readonly s3: boolean }
   readonly nc: NatsConnection
+  /** Stops the edge as a deployment would (SIGTERM: sockets closed with 1012) and starts it again on its port. */
+  restartEdge(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -189,7 +193,19 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
     const registry = new Registry()
     const nc = await connectNats(natsUrl, "cove-stack", log)
     stops.push(() => nc.drain())
-    const runtime = await startRuntime({ host: "127.0.0.1", port: gatewayPort, functions, registry, log })
+    const runtime = await startRuntime({
+      host: "127.0.0.1",
+      port: gatewayPort,
+      functions,
+      registry,
+      log,
+      web: {
+        dir: join(o.buildDir, "web"),
+        edgeUrl: o.webEdgeUrl,
+        edgePort: () => edgePort,
+        storeOrigin: new URL(s3Endpoint).origin,
+      },
+    })
     stops.push(() => runtime.stop())
     const gatewayUrl = `http://127.0.0.1:${runtime.port}`
     // Browsers upload straight to the store from the web app's origin.
@@ -232,7 +248,7 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
         edgePort = await claimPort("the edge", 0, "COVE_EDGE_PORT")
       }
     }
-    const runningEdge = edge
+    let runningEdge = edge
     stops.push(() => runningEdge.stop("SIGTERM", 15_000))
 
     // Where this stack's servers are, for tools such as `npm run migrate` (holds a password).
@@ -256,6 +272,10 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
         s3: o.s3.endpoint === undefined,
       },
       nc,
+      async restartEdge() {
+        await runningEdge.stop("SIGTERM", 15_000)
+        runningEdge = await startEdgeOn(edgePort)
+      },
       stop: stopAll,
     }
   } catch (err) {

@@ -9,6 +9,7 @@ import { AppError, type ErrorCode, toErrorBody } from "../../lib/errors"
 import type { Logger } from "../../lib/log"
 import { PROMETHEUS_CONTENT_TYPE, type Registry } from "../../lib/metrics"
 import type { FunctionProcess } from "./function-process"
+import { serveWebApp, type WebAppOptions } from "./web"
 
 export type Runtime = { readonly port: number; readonly server: Server; stop(): Promise<void> }
 
@@ -29,8 +30,10 @@ export async function startRuntime(options: {
   functions: readonly FunctionProcess[]
   registry: Registry
   log: Logger
-  /** Extra routes served by the stack (the connector's health, later the web app). */
+  /** Extra routes served by the stack (the connector's health). */
   health?: () => Record<string, unknown>
+  /** The web app, served at `/` (infra/runtime/web.ts). */
+  web?: WebAppOptions
 }): Promise<Runtime> {
   const byName = new Map(options.functions.map((f) => [f.spec.name, f]))
   const invocations = options.registry.counter(
@@ -59,7 +62,19 @@ export async function startRuntime(options: {
     }
     const m = /^\/function\/([^/?#]+)(\/[^?#]*)?(\?.*)?$/.exec(url)
     if (m === null) {
-      sendError(res, "NOT_FOUND", "Functions are served at /function/<name>")
+      const notFound = () => sendError(res, "NOT_FOUND", "Functions are served at /function/<name>")
+      if (options.web === undefined) notFound()
+      else
+        serveWebApp(options.web, req, res).then(
+          (served) => {
+            if (!served) notFound()
+          },
+          (err: unknown) => {
+            options.log.error({ err, url }, "serving the web app failed")
+            if (!res.headersSent) sendError(res, "INTERNAL", "The file could not be read")
+            else res.destroy()
+          },
+        )
       return
     }
     const name = m[1] as string

@@ -162,7 +162,7 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
       const joined = event.added.includes(user)
       if (!joined && !event.removed.includes(user)) return
       messaging
-        .membershipChanged(user, event.conv, joined, connections.socketsOf(user))
+        .membershipChanged(user, event, joined, connections.socketsOf(user))
         .catch((cause: unknown) =>
           log.warn({ err: cause, user, conv: event.conv }, "membership change not applied"),
         )

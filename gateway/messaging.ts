@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto"
 import type { Logger } from "../lib/log"
 import type { InboundLog } from "../lib/ports"
-import type { InboundEvent } from "../lib/protocol/events"
+import type { InboundEvent, MembershipEvent } from "../lib/protocol/events"
 import type { ConversationFrame, ErrorFrame, ServerFrame, WhoFrame } from "../lib/protocol/frames"
 import type { Conn } from "./connections"
 import type { Fanout } from "./fanout"
@@ -114,17 +114,27 @@ export class Messaging {
     }
   }
 
-  /** A membership event: the user's sockets here start or stop receiving the conversation. */
+  /**
+   * A membership event for `userId`: their sockets here start or stop receiving the
+   * conversation, and are told themselves. The conversation's own copy of the event cannot
+   * reach an added user (not subscribed yet when it is published) and may miss a removed one.
+   */
   async membershipChanged(
     userId: string,
-    conv: string,
+    event: MembershipEvent,
     joined: boolean,
     sockets: readonly Socket<Conn>[],
   ): Promise<void> {
-    if (!(await this.o.memberships.changed(userId, conv, joined))) return
+    if (!(await this.o.memberships.changed(userId, event.conv, joined))) return
+    const frame = JSON.stringify(event)
     for (const socket of sockets) {
-      if (joined) this.o.fanout.join(socket, conv)
-      else this.o.fanout.leave(socket, conv)
+      if (joined) {
+        this.o.fanout.join(socket, event.conv)
+        socket.send(frame)
+      } else {
+        socket.send(frame)
+        this.o.fanout.leave(socket, event.conv)
+      }
     }
     this.o.metrics.conversations.set(this.o.fanout.size)
   }

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto"
 import type { NatsConnection } from "nats"
 import type { MembershipBus } from "../ports"
 import type { MembershipEvent } from "../protocol/events"
@@ -10,6 +11,7 @@ export function natsMembershipBus(nc: NatsConnection): MembershipBus {
     async changed(change) {
       const event: MembershipEvent = {
         type: "membership",
+        id: randomUUID(),
         conv: change.conv,
         added: [...change.added],
         removed: [...change.removed],

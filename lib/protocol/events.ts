@@ -148,11 +148,14 @@ export type BatchResult = {
 
 /**
  * A membership change. Published on `subjects.userMembership(user)` for each user added or
- * removed (edges subscribe or unsubscribe that user's sockets) and on the conversation's
- * delivery subject (members' clients update their member list).
+ * removed (edges subscribe or unsubscribe that user's sockets, and send it to them: an added
+ * user is not yet subscribed when the conversation's copy goes out) and on the conversation's
+ * delivery subject (members' clients update their member list). `id` names the change, so a
+ * client that receives both copies drops the second.
  */
 export const membershipEvent = z.object({
   type: z.literal("membership"),
+  id: uuid,
   conv: safeId,
   added: z.array(safeId),
   removed: z.array(safeId),

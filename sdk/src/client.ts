@@ -3,7 +3,7 @@
  * resume from history and the HTTP helpers. sdk/README.md documents what the app sees.
  */
 import type { HelloFrame } from "../../lib/protocol/frames"
-import { authApi, conversationsApi, filesApi, messagesApi, searchApi } from "./api"
+import { authApi, conversationsApi, filesApi, messagesApi, searchApi, usersApi } from "./api"
 import { Connection, DEFAULT_RECONNECT, type IncomingFrame, type ReconnectPolicy } from "./connection"
 import { Emitter, toError } from "./events"
 import { Http } from "./http"
@@ -79,6 +79,7 @@ export class CoveClient {
   readonly messages: ReturnType<typeof messagesApi>
   readonly files: ReturnType<typeof filesApi>
   readonly search: ReturnType<typeof searchApi>
+  readonly users: ReturnType<typeof usersApi>
   readonly auth: {
     me: () => ReturnType<ReturnType<typeof authApi>["me"]>
     logout: (o?: { everywhere?: boolean }) => Promise<void>
@@ -95,6 +96,8 @@ export class CoveClient {
   private readonly whos = new Map<string, WhoWaiter>()
   private readonly reads = new Map<string, number>()
   private readonly presence = new Map<string, boolean>()
+  /** Membership changes already emitted: the affected user's sockets may receive one twice. */
+  private readonly membershipsSeen = new RecentIds(256)
   private refs = 0
   private helloCount = 0
   private lastHeard: number | undefined
@@ -144,6 +147,7 @@ export class CoveClient {
     this.messages = messagesApi(http, this.newId)
     this.files = filesApi(http, defaultTransfer(fetchFn))
     this.search = searchApi(http)
+    this.users = usersApi(http)
     const authed = authApi(http)
     this.auth = {
       me: () => authed.me(),
@@ -374,6 +378,7 @@ export class CoveClient {
       }
       case "membership": {
         const m = f as unknown as ClientEvents["membership"][0]
+        if (typeof m.id === "string" && !this.membershipsSeen.add(m.id)) return
         if (m.removed.includes(this.user.id)) this.sequencer.forget(m.conv)
         this.emitter.emit("membership", m)
         return
@@ -405,6 +410,19 @@ export class CoveClient {
         break
     }
     this.box.stored(e.id)
+  }
+}
+
+/** The last `capacity` ids seen; add() is false for one already among them. */
+class RecentIds {
+  private readonly ids = new Set<string>()
+  constructor(private readonly capacity: number) {}
+  add(id: string): boolean {
+    if (this.ids.has(id)) return false
+    this.ids.add(id)
+    // A Set iterates in insertion order: the first is the oldest.
+    if (this.ids.size > this.capacity) this.ids.delete(this.ids.values().next().value as string)
+    return true
   }
 }
 

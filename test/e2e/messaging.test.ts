@@ -262,6 +262,27 @@ t.test("messages: ack after storage, delivery on every edge, order, retries, mem
       d.of("message", group.id).some((m) => (m.body as Json).text === "after bob left"),
     )
     t.equal(bobB.of("message", group.id).length, before, "bob got nothing after his removal")
+    const removals = bobB.of("membership", group.id).filter((m) => (m.removed as string[]).includes(bob.id))
+    t.ok(removals.length > 0, "bob was told of his removal on his socket")
+
+    // Added back: told on the socket he already has (the conversation's copy of the event goes
+    // out before his edge has subscribed him), and receiving again at once.
+    const told = bobB.of("membership", group.id).length
+    await w.call("POST", `conversations/${group.id}/members`, { members: [bob.id] }, alice.token)
+    await bobB.waitFor("bob told he was added", (d) => d.of("membership", group.id).length > told)
+    const additions = bobB
+      .of("membership", group.id)
+      .slice(told)
+      .filter((m) => (m.added as string[]).includes(bob.id))
+    t.ok(additions.length > 0, "the frame names bob as added")
+    t.equal(
+      new Set(additions.map((m) => m.id)).size,
+      1,
+      "every copy carries the same id, for clients to drop repeats",
+    )
+    const welcome = randomUUID()
+    aliceA.send({ type: "send", id: welcome, conv: group.id, body: text("welcome back") })
+    await bobB.waitFor("bob receives again", (d) => d.of("message", group.id).some((m) => m.id === welcome))
   })
 })
 

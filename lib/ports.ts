@@ -8,6 +8,8 @@ export type RefusalCode =
   | "TARGET_NOT_FOUND"
   | "TARGET_RECALLED"
   | "FORBIDDEN"
+  /** The event's id is already used in the conversation by someone else (ids name targets). */
+  | "ID_TAKEN"
   /** A file message (or edit) names a file that is unknown or not uploaded completely. */
   | "FILE_NOT_READY"
   /** ... a file that someone else uploaded. */

@@ -45,7 +45,9 @@ export function toStoredEvent(row: EventRow, reactions?: Record<string, number>)
       }
     case "edit":
       // An edit of a message recalled later shows no text either.
-      return { ...base, type: "edit", target: row.target_id as string, body: row.body as MessageBody }
+      return row.recalled_at === null
+        ? { ...base, type: "edit", target: row.target_id as string, body: row.body as MessageBody }
+        : { ...base, type: "edit", target: row.target_id as string, body: null, recalled: true }
     case "recall":
       return { ...base, type: "recall", target: row.target_id as string }
     case "reaction":

@@ -46,9 +46,12 @@ async function applyBatch(
   )
   const roles = new Map(membership.rows.map((r) => [key(r.conversation_id, r.user_id), r.role]))
 
-  const targetIds = seqEvents
-    .filter((e) => e.type !== "message")
-    .map((e) => [e.conv, (e as { target: string }).target])
+  // What the events point at, and their own ids: an id names one event of a conversation, so
+  // one already used there by someone else is refused (else an edit could reach their message).
+  const targetIds = seqEvents.flatMap((e) => [
+    [e.conv, e.id],
+    ...(e.type === "message" ? [] : [[e.conv, e.target]]),
+  ])
   const targetRows = await client.query<{
     conversation_id: string
     id: string
@@ -92,14 +95,15 @@ async function applyBatch(
       duplicates.push(toStoredEvent(row))
       continue
     }
-    const code = refusal(e, role, targets) ?? fileRefusal(e, files)
+    const code = targets.has(key(e.conv, e.id))
+      ? "ID_TAKEN"
+      : (refusal(e, role, targets) ?? fileRefusal(e, files))
     if (code !== undefined) {
       refused.push({ event: e, code })
       continue
     }
     accepted.push(e)
-    if (e.type === "message")
-      targets.set(key(e.conv, e.id), { sender: e.from, recalled: false, kind: "message" })
+    targets.set(key(e.conv, e.id), { sender: e.from, recalled: false, kind: e.type })
     if (e.type === "recall") {
       const t = targets.get(key(e.conv, e.target))
       if (t !== undefined) t.recalled = true
@@ -252,7 +256,8 @@ async function applyEffects(client: pg.PoolClient, accepted: readonly SeqEvent[]
     await client.query(
       `UPDATE messages m SET body = NULL, recalled_at = $3
          FROM unnest($1::text[], $2::uuid[]) AS u(conv, target)
-        WHERE m.conversation_id = u.conv AND m.id = u.target AND m.kind = 'message'`,
+        WHERE m.conversation_id = u.conv
+          AND ((m.id = u.target AND m.kind = 'message') OR (m.target_id = u.target AND m.kind = 'edit'))`,
       [list.map((x) => x.conv), list.map((x) => x.target), now],
     )
     await client.query(

@@ -104,7 +104,9 @@ export type StoredMessage = StoredBase & {
 export type StoredEdit = StoredBase & {
   readonly type: "edit"
   readonly target: string
-  readonly body: MessageBody
+  /** null in history once the target is recalled: a recall removes every version of the text. */
+  readonly body: MessageBody | null
+  readonly recalled?: true
 }
 export type StoredRecall = StoredBase & { readonly type: "recall"; readonly target: string }
 export type StoredReaction = StoredBase & {

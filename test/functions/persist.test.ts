@@ -220,6 +220,77 @@ t.test("edits, recalls and reactions are events with their own seq, applied to t
   )
 })
 
+t.test(
+  "an id names one event of a conversation: someone else's id is refused, not a way to edit their message",
+  async (t) => {
+    const { ports, history } = await fixture(t)
+    const mine = message("conv-a", "alice's words")
+    await handle(batchOf([mine]), ports)
+    // bob reuses alice's message id (ids are visible in history), then edits "his" message.
+    const copycat = { ...message("conv-a", "bob's words", BOB), id: mine.id }
+    const hijack = {
+      v: 1,
+      type: "edit",
+      id: randomUUID(),
+      conv: "conv-a",
+      from: BOB,
+      target: mine.id,
+      ts: ts(),
+      body: { kind: "text", text: "hijacked" },
+    }
+    // Two senders with one new id in the same batch: the first has it.
+    const first = message("conv-a", "first with this id")
+    const second = { ...message("conv-a", "second with this id", BOB), id: first.id }
+    const r = await handle(batchOf([copycat, hijack, first, second]), ports)
+    t.same(
+      r.rejected.map((x) => [x.seq, x.code]),
+      [
+        [1, "ID_TAKEN"],
+        [2, "FORBIDDEN"],
+        [4, "ID_TAKEN"],
+      ],
+    )
+    const items = await history("conv-a")
+    t.same(
+      items.map((i) => [i.seq, i.from, i.type === "message" ? i.body : undefined]),
+      [
+        [1, ALICE, { kind: "text", text: "alice's words" }],
+        [2, ALICE, { kind: "text", text: "first with this id" }],
+      ],
+      "alice's messages are untouched and bob's copies were not stored",
+    )
+  },
+)
+
+t.test("a recall removes every version of the text, the edits' included", async (t) => {
+  const { ports, history } = await fixture(t)
+  const original = message("conv-a", "secret v1", BOB)
+  const edit = {
+    v: 1,
+    type: "edit",
+    id: randomUUID(),
+    conv: "conv-a",
+    from: BOB,
+    target: original.id,
+    ts: ts(),
+    body: { kind: "text", text: "secret v2" },
+  }
+  await handle(batchOf([original, edit]), ports)
+  await handle(
+    batchOf([
+      { v: 1, type: "recall", id: randomUUID(), conv: "conv-a", from: BOB, target: original.id, ts: ts() },
+    ]),
+    ports,
+  )
+  const items = await history("conv-a")
+  t.match(items, [
+    { seq: 1, type: "message", body: null, recalled: true },
+    { seq: 2, type: "edit", target: original.id, body: null, recalled: true },
+    { seq: 3, type: "recall", target: original.id },
+  ])
+  t.notMatch(JSON.stringify(items), /secret/, "no version of the text is left in history")
+})
+
 t.test("read receipts only move forward, never past the last seq, and are delivered", async (t) => {
   const { pool, ports, delivered } = await fixture(t)
   await handle(batchOf([message("conv-a", "1"), message("conv-a", "2"), message("conv-a", "3")]), ports)

@@ -63,8 +63,11 @@ export type RunningStack = {
   readonly s3Endpoint: string
   readonly embedded: { readonly nats: boolean; readonly postgres: boolean; readonly s3: boolean }
   readonly nc: NatsConnection
-  /** Stops the edge as a deployment would (SIGTERM: sockets closed with 1012) and starts it again on its port. */
-  restartEdge(): Promise<void>
+  /**
+   * Stops the edge as a deployment would (SIGTERM: sockets closed with 1012) and starts it again
+   * on its port, after `whileDown` (e.g. a test acting while there is no edge) if given.
+   */
+  restartEdge(o?: { whileDown?: () => Promise<void> }): Promise<void>
   stop(): Promise<void>
 }
 
@@ -272,9 +275,14 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
         s3: o.s3.endpoint === undefined,
       },
       nc,
-      async restartEdge() {
+      async restartEdge(ro = {}) {
         await runningEdge.stop("SIGTERM", 15_000)
-        runningEdge = await startEdgeOn(edgePort)
+        try {
+          await ro.whileDown?.()
+        } finally {
+          // Also when whileDown failed: the stack stays whole for the next test and for stop().
+          runningEdge = await startEdgeOn(edgePort)
+        }
       },
       stop: stopAll,
     }

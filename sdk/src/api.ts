@@ -1,4 +1,4 @@
-/** The HTTP functions as the SDK offers them: conversations, history, integrator sends, files, search. */
+/** The HTTP functions as the SDK offers them: conversations, history, integrator sends, files, search, the user directory. */
 import type { Http } from "./http"
 import type { TokenAnswer } from "./tokens"
 import type { MessageBody, StoredEvent, StoredMessage, User } from "./types"
@@ -20,7 +20,8 @@ export type ConversationSummary = Conversation & {
   last_read_seq: number
   last_message: StoredMessage | null
 }
-export type Member = { id: string; username: string; role: Role; joined_at: string }
+/** `read_seq`: how far that member has read (for "Read" and "Read by N" before any live read event). */
+export type Member = { id: string; username: string; role: Role; joined_at: string; read_seq: number }
 export type HistoryPage = { items: StoredEvent[]; next_after: number | null; prev_before: number | null }
 export type Download = {
   url: string
@@ -100,6 +101,17 @@ export function filesApi(http: Http, transfer: Transfer) {
 export function searchApi(http: Http) {
   return (q: SearchQuery) =>
     http.json<{ items: SearchHit[]; next_cursor: string | null }>("GET", "search", { query: q })
+}
+
+export function usersApi(http: Http) {
+  return {
+    /**
+     * The directory (docs/auth.md): enabled users whose name starts with `q` (1 to 64 characters,
+     * folded like usernames, so "ana" finds "Ana"), in name order, the caller included.
+     */
+    find: async (q: string, o: { limit?: number } = {}): Promise<User[]> =>
+      (await http.json<{ items: User[] }>("GET", "auth/users", { query: { q, limit: o.limit } })).items,
+  }
 }
 
 export function authApi(http: Http) {

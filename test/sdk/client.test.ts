@@ -110,6 +110,10 @@ t.test("the SDK on the local stack", async (t) => {
     await until("typing and read", () => typing.length > 0 && reads.length > 0)
     t.same(typing[0], { conv: group.id, user: bob.user.id })
     t.match(reads[0], { conv: group.id, user: bob.user.id, seq: 4 })
+    // Stored too: members answer it (read_seq), so receipts are right after a reload.
+    const bobRead = async () =>
+      (await alice.conversations.members(group.id)).items.find((m) => m.id === bob.user.id)?.read_seq
+    await eventually(async () => ((await bobRead()) === 4 ? true : undefined), "bob's read_seq")
 
     await alice.conversations.addMembers(group.id, [carol.user.id])
     await until("the members hear carol was added", () => membership.length > 0)

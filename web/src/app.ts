@@ -2,12 +2,13 @@
  * The signed-in app: wires the SDK's events into the state, and the views' actions into the SDK.
  * Layout: a sidebar (who I am, search, new chat, conversations) and the open conversation.
  */
-import type { CoveClient } from "../../sdk/src/index"
+import { type CoveClient, FrameError } from "../../sdk/src/index"
 import { type ChatView, createChatView } from "./chat-view"
 import { createComposer } from "./composer"
 import { renderConversationList } from "./conversation-list"
 import { el, on } from "./dom"
 import type { FileInfo, MessageContext } from "./message-view"
+import { createNewChat } from "./new-chat"
 import { createSearch } from "./search-view"
 import { AppState } from "./state"
 
@@ -15,6 +16,8 @@ const HISTORY_PAGE = 50
 /** A presigned URL is reused for this long (they live FILES_DOWNLOAD_TTL_SECONDS, 5 min by default). */
 const FILE_INFO_REUSE_MS = 120_000
 const TYPING_SHOWN_MS = 4_000
+/** `who` takes 1 to 200 users. */
+const WHO_MAX = 200
 
 export function startApp(root: HTMLElement, client: CoveClient, logout: () => void): void {
   const me = client.user
@@ -41,7 +44,21 @@ export function startApp(root: HTMLElement, client: CoveClient, logout: () => vo
       )
     },
   })
-  const newChat = createNewChat()
+  const newChat = createNewChat({
+    me: me.id,
+    find: (q) => client.users.find(q, { limit: 10 }),
+    start: async (people, title) => {
+      const members = people.map((p) => p.id)
+      const created = await client.conversations.create(
+        members.length > 1 || title !== ""
+          ? { kind: "group", members, title: title || "Group" }
+          : { kind: "direct", members },
+      )
+      await reloadList()
+      await open(created.id)
+    },
+    show: (err) => show(err),
+  })
   const main = el("main", { class: "chat empty-chat" }, el("p", { class: "empty" }, "Choose a conversation"))
   const sidebar = el(
     "aside",
@@ -53,7 +70,6 @@ export function startApp(root: HTMLElement, client: CoveClient, logout: () => vo
       connection,
       logoutButton,
     ),
-    el("div", { class: "muted my-id" }, "Your id: ", el("code", { class: "user-id" }, me.id)),
     notice,
     search.form,
     search.results,
@@ -78,6 +94,8 @@ export function startApp(root: HTMLElement, client: CoveClient, logout: () => vo
   client.on("connection", (s) => {
     connection.dataset.state = s
     connection.textContent = s === "open" ? "online" : s === "connecting" ? "connecting…" : "offline"
+    // Presence changes while the page was not connected were never delivered: ask again.
+    if (s === "open") askPresence(knownPeople())
   })
   client.on("error", show)
   const onEvent = (e: Parameters<AppState["applyEvent"]>[0]) => {
@@ -129,10 +147,33 @@ export function startApp(root: HTMLElement, client: CoveClient, logout: () => vo
     if (c === undefined || c.members !== undefined) return
     const { items } = await client.conversations.members(conv)
     c.members = new Map(items.map((m) => [m.id, m.username]))
-    const others = items.map((m) => m.id).filter((id) => id !== me.id)
-    if (others.length > 0 && client.connection === "open") {
-      const online = await client.who(others.slice(0, 200))
-      for (const [user, up] of Object.entries(online)) state.presence.set(user, up)
+    // Read positions as stored: receipts are right after a reload, before any live read event.
+    for (const m of items) state.read(conv, m.id, m.read_seq)
+    askPresence(items.map((m) => m.id))
+  }
+
+  /** Everyone in the conversations whose members are loaded. */
+  function knownPeople(): string[] {
+    const people = new Set<string>()
+    for (const c of state.conversations.values()) for (const id of c.members?.keys() ?? []) people.add(id)
+    return [...people]
+  }
+
+  /** Asks the edge who of these users is online; when not connected, the next "open" asks. */
+  function askPresence(users: readonly string[]): void {
+    const others = users.filter((id) => id !== me.id)
+    if (others.length === 0 || client.connection !== "open") return
+    for (let i = 0; i < others.length; i += WHO_MAX) {
+      client.who(others.slice(i, i + WHO_MAX)).then(
+        (online) => {
+          for (const [user, up] of Object.entries(online)) state.presence.set(user, up)
+          state.changed({ list: true })
+        },
+        (err: unknown) => {
+          // The socket closed before the answer: the next "open" asks again.
+          if (!(err instanceof FrameError && err.code === "NOT_CONNECTED")) show(err)
+        },
+      )
     }
   }
 
@@ -220,43 +261,6 @@ export function startApp(root: HTMLElement, client: CoveClient, logout: () => vo
         return info
       },
     }
-  }
-
-  function createNewChat(): HTMLElement {
-    const members = el("input", {
-      class: "new-members",
-      placeholder: "User ids, comma separated",
-      "aria-label": "Members (user ids)",
-    })
-    const title = el("input", {
-      class: "new-title",
-      placeholder: "Group name (groups only)",
-      "aria-label": "Group name",
-    })
-    const start = el("button", { type: "submit" }, "Start chat")
-    const form = el("form", { class: "new-chat" }, members, title, start)
-    on(form, "submit", (e) => {
-      e.preventDefault()
-      const ids = members.value
-        .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean)
-      if (ids.length === 0) return
-      const group = ids.length > 1 || title.value.trim() !== ""
-      const body = group
-        ? { kind: "group" as const, members: ids, title: title.value.trim() || "Group" }
-        : { kind: "direct" as const, members: ids }
-      client.conversations
-        .create(body)
-        .then(async (created) => {
-          members.value = ""
-          title.value = ""
-          await reloadList()
-          await open(created.id)
-        })
-        .catch(show)
-    })
-    return form
   }
 
   // ---- start

@@ -22,9 +22,13 @@ export async function handle(batch: EventBatch, ports: PersistPorts): Promise<Ba
     valid.map((v) => v.event),
     ports.now(),
   )
-  // Followers first (durable, awaited), then the edges (at-most-once, clients fill gaps).
-  await ports.stored.publish([...result.duplicates, ...result.stored])
-  await ports.deliveries.deliver([...result.duplicates, ...result.stored, ...result.reads])
+  // Both after the commit and in the same round trip to NATS: the edges (at-most-once, clients
+  // fill gaps) and the followers (durable: the batch is answered, so acked, only after every
+  // PubAck). A failure of either fails the batch, which is retried; both are idempotent.
+  await Promise.all([
+    ports.deliveries.deliver([...result.duplicates, ...result.stored, ...result.reads]),
+    ports.stored.publish([...result.duplicates, ...result.stored]),
+  ])
   const refused = new Map(result.refused.map((r) => [r.event, r.code]))
   const notAllowed = valid.flatMap((v) => {
     const code = refused.get(v.event)

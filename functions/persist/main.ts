@@ -17,7 +17,8 @@ export default defineFunction({
   name: "persist",
   log,
   async ports() {
-    const { pool, nc } = await openConnections("persist", config, log)
+    // Pipelined: the sequencer's transaction takes two round trips (pg-transaction.ts).
+    const { pool, nc } = await openConnections("persist", config, log, { pipeline: true })
     return {
       pool,
       nc,

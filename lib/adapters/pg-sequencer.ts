@@ -1,16 +1,26 @@
 /**
  * The sequencer's storage: applies a batch of inbound events in one transaction. Events are
  * checked in batch order against the state as it evolves within the batch (a message and its
- * edit may arrive together), then written with a few set-based statements.
+ * edit may arrive together), then written with a few set-based statements. The transaction
+ * takes two round trips on a pipelined pool (reads, then writes + COMMIT): see
+ * inTwoStepTransaction.
  */
 import type pg from "pg"
 import type { ApplyResult, RefusalCode, Role, SequencerStore } from "../ports"
-import type { InboundEvent, MessageBody, ReadReceipt, StoredEvent } from "../protocol/events"
+import type { InboundEvent, MessageBody, StoredEvent } from "../protocol/events"
 import { EVENT_COLUMNS, type EventRow, toStoredEvent } from "./pg-messages"
-import { inTransaction } from "./pg-transaction"
+import { inTwoStepTransaction, type Statement, type TwoStepTransaction } from "./pg-transaction"
 
 type SeqEvent = Exclude<InboundEvent, { type: "read" }>
 type Target = { sender: string; recalled: boolean; kind: StoredEvent["type"] }
+type TargetRow = {
+  conversation_id: string
+  id: string
+  sender_id: string
+  kind: StoredEvent["type"]
+  recalled: boolean
+}
+type FileRow = { id: string; conversation_id: string; owner_id: string; ready: boolean }
 
 const key = (conv: string, id: string) => `${conv}/${id}`
 
@@ -18,59 +28,72 @@ export function pgSequencerStore(pool: pg.Pool): SequencerStore {
   return {
     apply(events, now) {
       if (events.length === 0) return Promise.resolve({ stored: [], duplicates: [], refused: [], reads: [] })
-      return inTransaction(pool, (client) => applyBatch(client, events, now))
+      return inTwoStepTransaction(pool, (tx) => applyBatch(tx, events, now))
     },
   }
 }
 
 async function applyBatch(
-  client: pg.PoolClient,
+  tx: TwoStepTransaction,
   events: readonly InboundEvent[],
   now: Date,
 ): Promise<ApplyResult> {
   const seqEvents = events.filter((e): e is SeqEvent => e.type !== "read")
-
-  const existing = await client.query<EventRow>(
-    `SELECT ${EVENT_COLUMNS} FROM messages
-      WHERE (sender_id, id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))`,
-    [seqEvents.map((e) => e.from), seqEvents.map((e) => e.id)],
-  )
-  const known = new Map(existing.rows.map((r) => [`${r.sender_id}/${r.id}`, r]))
-
-  // Membership and roles, checked in the same transaction as the writes: a member removed after
-  // the edge let an event through cannot act any more.
-  const membership = await client.query<{ conversation_id: string; user_id: string; role: Role }>(
-    `SELECT conversation_id, user_id::text AS user_id, role FROM conversation_members
-      WHERE (conversation_id, user_id::text) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
-    [events.map((e) => e.conv), events.map((e) => e.from)],
-  )
-  const roles = new Map(membership.rows.map((r) => [key(r.conversation_id, r.user_id), r.role]))
-
   // What the events point at, and their own ids: an id names one event of a conversation, so
   // one already used there by someone else is refused (else an edit could reach their message).
   const targetIds = seqEvents.flatMap((e) => [
     [e.conv, e.id],
     ...(e.type === "message" ? [] : [[e.conv, e.target]]),
   ])
-  const targetRows = await client.query<{
-    conversation_id: string
-    id: string
-    sender_id: string
-    kind: StoredEvent["type"]
-    recalled: boolean
-  }>(
-    `SELECT conversation_id, id, sender_id, kind, recalled_at IS NOT NULL AS recalled FROM messages
-      WHERE (conversation_id, id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))`,
-    [targetIds.map((t) => t[0]), targetIds.map((t) => t[1])],
-  )
+  const fileIds = new Set<string>()
+  for (const e of seqEvents)
+    if ((e.type === "message" || e.type === "edit") && e.body.kind === "file") fileIds.add(e.body.file_id)
+
+  const reads: Statement[] = [
+    {
+      text: `SELECT ${EVENT_COLUMNS} FROM messages
+              WHERE (sender_id, id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))`,
+      values: [seqEvents.map((e) => e.from), seqEvents.map((e) => e.id)],
+    },
+    // Membership and roles, checked in the same transaction as the writes: a member removed
+    // after the edge let an event through cannot act any more.
+    {
+      text: `SELECT conversation_id, user_id::text AS user_id, role FROM conversation_members
+              WHERE (conversation_id, user_id::text) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+      values: [events.map((e) => e.conv), events.map((e) => e.from)],
+    },
+  ]
+  if (targetIds.length > 0)
+    reads.push({
+      text: `SELECT conversation_id, id, sender_id, kind, recalled_at IS NOT NULL AS recalled FROM messages
+              WHERE (conversation_id, id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))`,
+      values: [targetIds.map((t) => t[0]), targetIds.map((t) => t[1])],
+    })
+  // The files that messages and edits point at. FOR SHARE keeps them from being deleted before the commit.
+  if (fileIds.size > 0)
+    reads.push({
+      text: `SELECT id, conversation_id, owner_id::text AS owner_id, status = 'ready' AS ready FROM files
+              WHERE id = ANY($1::text[]) FOR SHARE`,
+      values: [[...fileIds]],
+    })
+  const results = await tx.read(reads)
+  const rowsOf = <R>(i: number): R[] => (results[i]?.rows ?? []) as R[]
+  const existing = rowsOf<EventRow>(0)
+  const membership = rowsOf<{ conversation_id: string; user_id: string; role: Role }>(1)
+  const targetRows = targetIds.length === 0 ? [] : rowsOf<TargetRow>(2)
+  const fileRows = fileIds.size === 0 ? [] : rowsOf<FileRow>(reads.length - 1)
+
+  const known = new Map(existing.map((r) => [`${r.sender_id}/${r.id}`, r]))
+  const roles = new Map(membership.map((r) => [key(r.conversation_id, r.user_id), r.role]))
   const targets = new Map<string, Target>(
-    targetRows.rows.map((r) => [
+    targetRows.map((r) => [
       key(r.conversation_id, r.id),
       { sender: r.sender_id, recalled: r.recalled, kind: r.kind },
     ]),
   )
-
-  const files = await filesNamed(client, seqEvents)
+  const files = new Map<string, FileFacts>(
+    fileRows.map((r) => [r.id, { conv: r.conversation_id, owner: r.owner_id, ready: r.ready }]),
+  )
 
   const accepted: SeqEvent[] = []
   const duplicates: StoredEvent[] = []
@@ -110,10 +133,22 @@ async function applyBatch(
     }
   }
 
-  const stored = await insertEvents(client, accepted)
-  await applyEffects(client, accepted, now)
-  const reads = await moveReads(client, [...readsWanted.values()])
-  return { stored, duplicates, refused, reads }
+  const wantedReads = [...readsWanted.values()]
+  const writes = [...insertEvents(accepted), ...effects(accepted, now), ...moveReads(wantedReads)]
+  const written = await tx.writeAndCommit(writes)
+  const stored = accepted.length === 0 ? [] : inBatchOrder(accepted, (written[0]?.rows ?? []) as EventRow[])
+  const moved = wantedReads.length === 0 ? [] : (written.at(-1)?.rows ?? [])
+  return {
+    stored,
+    duplicates,
+    refused,
+    reads: (moved as { conversation_id: string; user_id: string; last_read_seq: string }[]).map((r) => ({
+      type: "read",
+      conv: r.conversation_id,
+      user: r.user_id,
+      seq: Number(r.last_read_seq),
+    })),
+  }
 }
 
 /** Who may do what: members post and react; edits and recalls by the sender or a group admin. */
@@ -130,31 +165,6 @@ function refusal(e: SeqEvent, role: Role | undefined, targets: Map<string, Targe
 
 type FileFacts = { conv: string; owner: string; ready: boolean }
 
-/**
- * The files that messages and edits of the batch point at, in one query. FOR SHARE keeps them
- * from being deleted before the commit.
- */
-async function filesNamed(
-  client: pg.PoolClient,
-  events: readonly SeqEvent[],
-): Promise<Map<string, FileFacts>> {
-  const ids = new Set<string>()
-  for (const e of events)
-    if ((e.type === "message" || e.type === "edit") && e.body.kind === "file") ids.add(e.body.file_id)
-  if (ids.size === 0) return new Map()
-  const { rows } = await client.query<{
-    id: string
-    conversation_id: string
-    owner_id: string
-    ready: boolean
-  }>(
-    `SELECT id, conversation_id, owner_id::text AS owner_id, status = 'ready' AS ready FROM files
-      WHERE id = ANY($1::text[]) FOR SHARE`,
-    [[...ids]],
-  )
-  return new Map(rows.map((r) => [r.id, { conv: r.conversation_id, owner: r.owner_id, ready: r.ready }]))
-}
-
 /** A file message may only name a ready file that its sender uploaded to the same conversation. */
 function fileRefusal(e: SeqEvent, files: Map<string, FileFacts>): RefusalCode | undefined {
   if ((e.type !== "message" && e.type !== "edit") || e.body.kind !== "file") return undefined
@@ -165,129 +175,145 @@ function fileRefusal(e: SeqEvent, files: Map<string, FileFacts>): RefusalCode | 
   return undefined
 }
 
-async function insertEvents(client: pg.PoolClient, accepted: readonly SeqEvent[]): Promise<StoredEvent[]> {
+/**
+ * One statement: reserves a block of seqs per conversation in conversation_heads (the row lock
+ * makes this the single writer until the commit) and inserts the events with seqs from that
+ * block, in batch order within each conversation.
+ */
+function insertEvents(accepted: readonly SeqEvent[]): Statement[] {
   if (accepted.length === 0) return []
-  const counts = new Map<string, number>()
-  for (const e of accepted) counts.set(e.conv, (counts.get(e.conv) ?? 0) + 1)
-  // Reserve a block of seqs per conversation; the row lock makes this the single writer.
-  const heads = await client.query<{ conversation_id: string; last_seq: string }>(
-    `INSERT INTO conversation_heads AS h (conversation_id, last_seq)
-     SELECT * FROM unnest($1::text[], $2::bigint[])
-     ON CONFLICT (conversation_id) DO UPDATE SET last_seq = h.last_seq + EXCLUDED.last_seq
-     RETURNING conversation_id, last_seq`,
-    [[...counts.keys()], [...counts.values()]],
-  )
-  const next = new Map<string, number>()
-  for (const h of heads.rows)
-    next.set(h.conversation_id, Number(h.last_seq) - (counts.get(h.conversation_id) ?? 0) + 1)
-  const seqs = accepted.map((e) => {
-    const seq = next.get(e.conv) as number
-    next.set(e.conv, seq + 1)
-    return seq
+  return [
+    {
+      text: `WITH batch AS (
+               SELECT u.*, row_number() OVER (PARTITION BY u.conv ORDER BY u.ord) AS rn,
+                      count(*) OVER (PARTITION BY u.conv) AS n
+                 FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::jsonb[], $7::uuid[],
+                             $8::timestamptz[], $9::text[], $10::text[])
+                      WITH ORDINALITY AS u(conv, id, sender, kind, target, body, reply_to, sent_at, emoji, op, ord)
+             ), heads AS (
+               INSERT INTO conversation_heads AS h (conversation_id, last_seq)
+               SELECT conv, count(*) FROM batch GROUP BY conv
+               ON CONFLICT (conversation_id) DO UPDATE SET last_seq = h.last_seq + EXCLUDED.last_seq
+               RETURNING conversation_id, last_seq
+             )
+             INSERT INTO messages (conversation_id, seq, id, sender_id, kind, target_id, body, reply_to, sent_at, emoji, reaction_op)
+             SELECT b.conv, h.last_seq - b.n + b.rn, b.id, b.sender, b.kind, b.target, b.body, b.reply_to, b.sent_at, b.emoji, b.op
+               FROM batch b JOIN heads h ON h.conversation_id = b.conv
+             RETURNING ${EVENT_COLUMNS}`,
+      values: [
+        accepted.map((e) => e.conv),
+        accepted.map((e) => e.id),
+        accepted.map((e) => e.from),
+        accepted.map((e) => e.type),
+        accepted.map((e) => (e.type === "message" ? null : e.target)),
+        accepted.map((e) => (e.type === "message" || e.type === "edit" ? JSON.stringify(e.body) : null)),
+        accepted.map((e) => (e.type === "message" ? (e.reply_to ?? null) : null)),
+        accepted.map((e) => e.ts),
+        accepted.map((e) => (e.type === "reaction" ? e.emoji : null)),
+        accepted.map((e) => (e.type === "reaction" ? e.op : null)),
+      ],
+    },
+  ]
+}
+
+/**
+ * RETURNING does not promise the input order: within each conversation the seqs follow the
+ * batch order, so the k-th accepted event of a conversation is its k-th row by seq.
+ */
+function inBatchOrder(accepted: readonly SeqEvent[], rows: readonly EventRow[]): StoredEvent[] {
+  const byConv = new Map<string, EventRow[]>()
+  for (const r of rows) byConv.set(r.conversation_id, [...(byConv.get(r.conversation_id) ?? []), r])
+  for (const list of byConv.values()) list.sort((a, b) => Number(a.seq) - Number(b.seq))
+  const taken = new Map<string, number>()
+  return accepted.map((e) => {
+    const k = taken.get(e.conv) ?? 0
+    taken.set(e.conv, k + 1)
+    const row = byConv.get(e.conv)?.[k]
+    if (row === undefined || row.id !== e.id)
+      throw new Error(`sequencer: no stored row for ${e.conv}/${e.id}`)
+    return toStoredEvent(row)
   })
-  const { rows } = await client.query<EventRow>(
-    `INSERT INTO messages (conversation_id, seq, id, sender_id, kind, target_id, body, reply_to, sent_at, emoji, reaction_op)
-     SELECT * FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::jsonb[],
-                          $8::uuid[], $9::timestamptz[], $10::text[], $11::text[])
-     RETURNING ${EVENT_COLUMNS}`,
-    [
-      accepted.map((e) => e.conv),
-      seqs,
-      accepted.map((e) => e.id),
-      accepted.map((e) => e.from),
-      accepted.map((e) => e.type),
-      accepted.map((e) => (e.type === "message" ? null : e.target)),
-      accepted.map((e) => (e.type === "message" || e.type === "edit" ? JSON.stringify(e.body) : null)),
-      accepted.map((e) => (e.type === "message" ? (e.reply_to ?? null) : null)),
-      accepted.map((e) => e.ts),
-      accepted.map((e) => (e.type === "reaction" ? e.emoji : null)),
-      accepted.map((e) => (e.type === "reaction" ? e.op : null)),
-    ],
-  )
-  // RETURNING does not promise the input order: put the events back in it.
-  const bySeq = new Map(rows.map((r) => [key(r.conversation_id, r.seq), r]))
-  return accepted.map((e, i) => toStoredEvent(bySeq.get(key(e.conv, String(seqs[i]))) as EventRow))
 }
 
 /** Edits, recalls and reactions change their target; the last edit in a batch wins. */
-async function applyEffects(client: pg.PoolClient, accepted: readonly SeqEvent[], now: Date): Promise<void> {
+function effects(accepted: readonly SeqEvent[], now: Date): Statement[] {
   const edits = new Map<string, { conv: string; target: string; body: MessageBody; by: string }>()
   const recalls = new Map<string, { conv: string; target: string }>()
-  const reactions: { conv: string; target: string; user: string; emoji: string; op: "add" | "remove" }[] = []
+  const out: Statement[] = []
   for (const e of accepted) {
     if (e.type === "edit")
       edits.set(key(e.conv, e.target), { conv: e.conv, target: e.target, body: e.body, by: e.from })
     if (e.type === "recall") recalls.set(key(e.conv, e.target), { conv: e.conv, target: e.target })
-    if (e.type === "reaction")
-      reactions.push({ conv: e.conv, target: e.target, user: e.from, emoji: e.emoji, op: e.op })
   }
   if (edits.size > 0) {
     const list = [...edits.values()]
-    await client.query(
-      `UPDATE messages m SET body = u.body, edited_at = $5, edited_by = u.by
-         FROM unnest($1::text[], $2::uuid[], $3::jsonb[], $4::text[]) AS u(conv, target, body, by)
-        WHERE m.conversation_id = u.conv AND m.id = u.target AND m.kind = 'message'`,
-      [
+    out.push({
+      text: `UPDATE messages m SET body = u.body, edited_at = $5, edited_by = u.by
+               FROM unnest($1::text[], $2::uuid[], $3::jsonb[], $4::text[]) AS u(conv, target, body, by)
+              WHERE m.conversation_id = u.conv AND m.id = u.target AND m.kind = 'message'`,
+      values: [
         list.map((x) => x.conv),
         list.map((x) => x.target),
         list.map((x) => JSON.stringify(x.body)),
         list.map((x) => x.by),
         now,
       ],
-    )
+    })
   }
-  for (const r of reactions) {
-    if (r.op === "add") {
-      await client.query(
-        `INSERT INTO reactions (conversation_id, message_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT DO NOTHING`,
-        [r.conv, r.target, r.user, r.emoji, now],
-      )
-    } else {
-      await client.query(
-        "DELETE FROM reactions WHERE conversation_id = $1 AND message_id = $2 AND user_id = $3 AND emoji = $4",
-        [r.conv, r.target, r.user, r.emoji],
-      )
-    }
+  // In batch order: an add and a remove of the same reaction must apply in the order sent.
+  for (const e of accepted) {
+    if (e.type !== "reaction") continue
+    out.push(
+      e.op === "add"
+        ? {
+            text: `INSERT INTO reactions (conversation_id, message_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4, $5)
+                   ON CONFLICT DO NOTHING`,
+            values: [e.conv, e.target, e.from, e.emoji, now],
+          }
+        : {
+            text: "DELETE FROM reactions WHERE conversation_id = $1 AND message_id = $2 AND user_id = $3 AND emoji = $4",
+            values: [e.conv, e.target, e.from, e.emoji],
+          },
+    )
   }
   if (recalls.size > 0) {
     const list = [...recalls.values()]
     // A recall removes the content for everyone: body, edits' bodies and reactions.
-    await client.query(
-      `UPDATE messages m SET body = NULL, recalled_at = $3
-         FROM unnest($1::text[], $2::uuid[]) AS u(conv, target)
-        WHERE m.conversation_id = u.conv
-          AND ((m.id = u.target AND m.kind = 'message') OR (m.target_id = u.target AND m.kind = 'edit'))`,
-      [list.map((x) => x.conv), list.map((x) => x.target), now],
-    )
-    await client.query(
-      `DELETE FROM reactions r USING unnest($1::text[], $2::uuid[]) AS u(conv, target)
-        WHERE r.conversation_id = u.conv AND r.message_id = u.target`,
-      [list.map((x) => x.conv), list.map((x) => x.target)],
+    out.push(
+      {
+        text: `UPDATE messages m SET body = NULL, recalled_at = $3
+                 FROM unnest($1::text[], $2::uuid[]) AS u(conv, target)
+                WHERE m.conversation_id = u.conv
+                  AND ((m.id = u.target AND m.kind = 'message') OR (m.target_id = u.target AND m.kind = 'edit'))`,
+        values: [list.map((x) => x.conv), list.map((x) => x.target), now],
+      },
+      {
+        text: `DELETE FROM reactions r USING unnest($1::text[], $2::uuid[]) AS u(conv, target)
+                WHERE r.conversation_id = u.conv AND r.message_id = u.target`,
+        values: [list.map((x) => x.conv), list.map((x) => x.target)],
+      },
     )
   }
+  return out
 }
 
-/** Read positions only move forward, and never past the conversation's last seq. */
-async function moveReads(
-  client: pg.PoolClient,
-  wanted: readonly { conv: string; user: string; seq: number }[],
-): Promise<ReadReceipt[]> {
+/**
+ * Read positions only move forward, and never past the conversation's last seq (which the
+ * writes before it in the same transaction have already moved). Last of the writes: its rows
+ * are the receipts to deliver.
+ */
+function moveReads(wanted: readonly { conv: string; user: string; seq: number }[]): Statement[] {
   if (wanted.length === 0) return []
-  const { rows } = await client.query<{ conversation_id: string; user_id: string; last_read_seq: string }>(
-    `UPDATE conversation_members m
-        SET last_read_seq = LEAST(u.seq, coalesce(h.last_seq, 0))
-       FROM unnest($1::text[], $2::uuid[], $3::bigint[]) AS u(conv, usr, seq)
-       LEFT JOIN conversation_heads h ON h.conversation_id = u.conv
-      WHERE m.conversation_id = u.conv AND m.user_id = u.usr
-        AND LEAST(u.seq, coalesce(h.last_seq, 0)) > m.last_read_seq
-      RETURNING m.conversation_id, m.user_id::text AS user_id, m.last_read_seq`,
-    [wanted.map((w) => w.conv), wanted.map((w) => w.user), wanted.map((w) => w.seq)],
-  )
-  return rows.map((r) => ({
-    type: "read",
-    conv: r.conversation_id,
-    user: r.user_id,
-    seq: Number(r.last_read_seq),
-  }))
+  return [
+    {
+      text: `UPDATE conversation_members m
+                SET last_read_seq = LEAST(u.seq, coalesce(h.last_seq, 0))
+               FROM unnest($1::text[], $2::uuid[], $3::bigint[]) AS u(conv, usr, seq)
+               LEFT JOIN conversation_heads h ON h.conversation_id = u.conv
+              WHERE m.conversation_id = u.conv AND m.user_id = u.usr
+                AND LEAST(u.seq, coalesce(h.last_seq, 0)) > m.last_read_seq
+              RETURNING m.conversation_id, m.user_id::text AS user_id, m.last_read_seq`,
+      values: [wanted.map((w) => w.conv), wanted.map((w) => w.user), wanted.map((w) => w.seq)],
+    },
+  ]
 }

@@ -32,3 +32,71 @@ export async function inTransaction<T>(
 export async function advisoryXactLock(client: pg.PoolClient, name: string): Promise<void> {
   await client.query("SELECT pg_advisory_xact_lock(hashtext($1 || '.' || current_schema()))", [name])
 }
+
+export type Statement = { readonly text: string; readonly values?: readonly unknown[] }
+
+/**
+ * Runs statements in order. On a pool made with `pipeline: true` they are written together and
+ * cost one round trip; otherwise one round trip each. Every result is awaited, so a failure is
+ * reported once and none is left unhandled.
+ */
+export async function queryAll(
+  client: pg.PoolClient,
+  statements: readonly Statement[],
+): Promise<pg.QueryResult[]> {
+  if ((client as pg.PoolClient & { pipeline?: boolean }).pipeline === true)
+    return Promise.all(statements.map((s) => client.query(s.text, s.values as unknown[] | undefined)))
+  const results: pg.QueryResult[] = []
+  for (const s of statements) results.push(await client.query(s.text, s.values as unknown[] | undefined))
+  return results
+}
+
+/** The two steps of a read-then-write transaction, each one round trip on a pipelined pool. */
+export type TwoStepTransaction = {
+  /** Opens the transaction and runs the reads, in the same round trip. */
+  read(statements: readonly Statement[]): Promise<pg.QueryResult[]>
+  /** Runs the writes and commits, in the same round trip; the results are those of the writes. */
+  writeAndCommit(statements: readonly Statement[]): Promise<pg.QueryResult[]>
+}
+
+/**
+ * A transaction in two round trips (BEGIN + reads, writes + COMMIT) instead of one per
+ * statement: each round trip wakes two processes, and on a busy machine each wake-up waits for
+ * a core, so round trips rather than work made up most of the sequencer's batch time
+ * (docs/benchmarks.md). If a write fails,
+ * the COMMIT sent behind it ends the aborted transaction without committing anything (PostgreSQL
+ * answers ROLLBACK), and the error is thrown. `work` must call read once, then writeAndCommit once.
+ */
+export async function inTwoStepTransaction<T>(
+  pool: pg.Pool,
+  work: (tx: TwoStepTransaction) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect()
+  let broken: Error | undefined
+  let committed = false
+  try {
+    const result = await work({
+      async read(statements) {
+        return (await queryAll(client, [{ text: "BEGIN" }, ...statements])).slice(1)
+      },
+      async writeAndCommit(statements) {
+        const results = await queryAll(client, [...statements, { text: "COMMIT" }])
+        committed = true
+        return results.slice(0, -1)
+      },
+    })
+    if (!committed) throw new Error("inTwoStepTransaction: work returned without committing")
+    return result
+  } catch (err) {
+    try {
+      // Also after a failed pipelined write: then there is no transaction left and PostgreSQL only warns.
+      await client.query("ROLLBACK")
+    } catch (rollbackErr) {
+      // The original error is what the caller needs; this connection is discarded below.
+      broken = rollbackErr as Error
+    }
+    throw err
+  } finally {
+    client.release(broken)
+  }
+}

@@ -8,6 +8,12 @@ export type PgSettings = {
   readonly applicationName: string
   /** An idle connection that failed (server restart, network); the next query reconnects. */
   readonly onIdleError: (err: Error) => void
+  /**
+   * Write queued statements without waiting for each answer (one round trip for many; see
+   * queryAll in pg-transaction.ts). Only for code that queues on purpose: a pipelined
+   * connection refuses cursors.
+   */
+  readonly pipeline?: boolean
 }
 
 /** A pool whose connections all use Cove's schema. Connections open on first use. */
@@ -18,6 +24,7 @@ export function createPool(settings: PgSettings): pg.Pool {
     application_name: settings.applicationName,
     options: `-c search_path=${settings.schema}`,
     idleTimeoutMillis: 30_000,
+    pipeline: settings.pipeline === true,
   })
   // Without a listener an idle client's error would crash the process; the pool replaces it.
   pool.on("error", settings.onIdleError)

@@ -16,8 +16,9 @@ export type FunctionConnections = { readonly pool: pg.Pool; readonly nc: NatsCon
 type PgConfig = { databaseUrl: string; pgSchema: string; pgPoolMax: number }
 
 /** A function's PostgreSQL pool, for functions that need nothing else. */
-export function openPool(name: string, config: PgConfig, log: Logger): pg.Pool {
+export function openPool(name: string, config: PgConfig, log: Logger, pipeline = false): pg.Pool {
   return createPool({
+    pipeline,
     url: config.databaseUrl,
     schema: config.pgSchema,
     maxConnections: config.pgPoolMax,
@@ -30,8 +31,9 @@ export async function openConnections(
   name: string,
   config: PgConfig & { natsUrl: string },
   log: Logger,
+  options: { pipeline?: boolean } = {},
 ): Promise<FunctionConnections> {
-  const pool = openPool(name, config, log)
+  const pool = openPool(name, config, log, options.pipeline === true)
   const nc = await connectNats(config.natsUrl, `cove-${name}`, log)
   return { pool, nc }
 }

@@ -10,7 +10,7 @@ import { pgHistoryStore } from "../../lib/adapters/pg-messages"
 import { pgSequencerStore } from "../../lib/adapters/pg-sequencer"
 import type { EventBatch, InboundEvent, NewMessage } from "../../lib/protocol/events"
 import { STORED_STREAM, subjects } from "../../lib/protocol/subjects"
-import { eventually, withNats, withPostgres, withSchema } from "../support/servers"
+import { eventually, pipelinedPool, withNats, withPostgres, withSchema } from "../support/servers"
 
 const ALICE = "00000000-0000-4000-8000-00000000a11c"
 const BOB = "00000000-0000-4000-8000-000000000b0b"
@@ -50,7 +50,7 @@ function batchOf(items: unknown[]): EventBatch {
 
 async function fixture(t: Test) {
   const [pgServer, nats] = await Promise.all([withPostgres(t), withNats(t)])
-  const { pool } = await withSchema(t, pgServer)
+  const { pool, schema } = await withSchema(t, pgServer)
   await setUp(pool)
   const nc = await connect({ servers: nats.url })
   t.teardown(() => nc.close())
@@ -59,7 +59,8 @@ async function fixture(t: Test) {
   t.teardown(() => sub.unsubscribe())
   await nc.flush()
   const ports = {
-    sequencer: pgSequencerStore(pool),
+    // As in the persist function: pipelined, two round trips per batch.
+    sequencer: pgSequencerStore(pipelinedPool(t, pgServer, schema)),
     deliveries: natsDeliveryBus(nc),
     stored: natsStoredEventLog(nc),
     now: () => new Date(),

@@ -15,7 +15,7 @@ import { pgConversationStore } from "../../lib/adapters/pg-conversations"
 import { pgHistoryStore } from "../../lib/adapters/pg-messages"
 import { pgSequencerStore } from "../../lib/adapters/pg-sequencer"
 import type { EventBatch, InboundEvent } from "../../lib/protocol/events"
-import { withNats, withPostgres, withSchema } from "../support/servers"
+import { pipelinedPool, withNats, withPostgres, withSchema } from "../support/servers"
 
 const USERS = ["00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"]
 
@@ -48,7 +48,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 
 t.test("sequencer invariants under random sends, retries, edits, recalls and redeliveries", async (t) => {
   const [pgServer, nats] = await Promise.all([withPostgres(t), withNats(t)])
-  const { pool } = await withSchema(t, pgServer)
+  const { pool, schema } = await withSchema(t, pgServer)
   const nc = await connect({ servers: nats.url })
   t.teardown(() => nc.close())
   for (const [i, id] of USERS.entries()) {
@@ -59,7 +59,8 @@ t.test("sequencer invariants under random sends, retries, edits, recalls and red
   }
   const conversations = pgConversationStore(pool)
   const ports = {
-    sequencer: pgSequencerStore(pool),
+    // As in the persist function: pipelined, two round trips per batch.
+    sequencer: pgSequencerStore(pipelinedPool(t, pgServer, schema)),
     deliveries: natsDeliveryBus(nc),
     stored: natsStoredEventLog(nc),
     now: () => new Date(),

@@ -77,6 +77,24 @@ export async function withSchema(t: Test, server: LocalPostgres): Promise<{ sche
   return { schema, pool }
 }
 
+/**
+ * A second pool on a schema of withSchema, in pipeline mode as the persist function makes it:
+ * queued statements go out together (lib/adapters/pg-transaction.ts).
+ */
+export function pipelinedPool(t: Test, server: LocalPostgres, schema: string, max = 3): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: server.url,
+    options: `-c search_path=${schema}`,
+    max,
+    pipeline: true,
+  })
+  pool.on("error", (err: Error & { code?: string }) => {
+    if (err.code !== "57P01") throw err
+  })
+  t.teardown(() => pool.end())
+  return pool
+}
+
 /** Polls `check` until it returns a value other than undefined, or fails at the deadline. */
 export async function eventually<T>(
   check: () => Promise<T | undefined>,

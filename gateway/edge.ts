@@ -21,6 +21,7 @@ import { httpMembershipLoader, type LoadMemberships, Memberships } from "./membe
 import { Messaging } from "./messaging"
 import { createEdgeMetrics, type EdgeMetrics } from "./metrics"
 import { Presence } from "./presence"
+import { forwardRefusals } from "./refusals"
 import { Revocations } from "./revocations"
 import { createEdgeServer } from "./server"
 import { assertNativeUws, loadNativeUws } from "./socket"
@@ -146,6 +147,7 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
       log.info({ user: event.user, sid: event.sid, reason: event.reason, closed }, "revocation applied")
     },
   })
+  forwardRefusals(nc, (user) => connections.socketsOf(user), log)
   nc.subscribe(USER_MEMBERSHIP_SUBJECTS, {
     callback: (err, msg) => {
       if (err !== null) {

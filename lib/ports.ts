@@ -51,6 +51,11 @@ export type DeliveryBus = {
   deliver(events: ReadonlyArray<StoredEvent | ReadReceipt>): Promise<void>
 }
 
+/** Tells senders which of their acked events the sequencer refused; at-most-once (core NATS). */
+export type RefusalNotices = {
+  tell(refused: ApplyResult["refused"]): Promise<void>
+}
+
 /** The stream of what the sequencer stored, for followers such as search indexing. */
 export type StoredEventLog = {
   /** Durable once it resolves; the same event published twice is stored once. */

@@ -1,4 +1,4 @@
-import type { DeliveryBus, SequencerStore, StoredEventLog } from "../../lib/ports"
+import type { DeliveryBus, RefusalNotices, SequencerStore, StoredEventLog } from "../../lib/ports"
 import type { BatchResult, EventBatch } from "../../lib/protocol/events"
 import { parseBatch } from "./input"
 
@@ -6,6 +6,7 @@ export type PersistPorts = {
   readonly sequencer: SequencerStore
   readonly deliveries: DeliveryBus
   readonly stored: StoredEventLog
+  readonly refusals: RefusalNotices
   readonly now: () => Date
 }
 
@@ -13,8 +14,8 @@ export type PersistPorts = {
  * The sequencer: applies a batch once, giving each conversation contiguous seqs, then tells the
  * edges. Safe to run twice with the same batch: nothing is stored twice, and duplicates are
  * delivered again (clients drop what they already have by seq). Events the sender may not send
- * (not a member, unknown or recalled target, someone else's message) are refused one by one
- * and dead-lettered by the connector.
+ * (not a member, unknown or recalled target, someone else's message) are refused one by one,
+ * their senders told, and dead-lettered by the connector.
  */
 export async function handle(batch: EventBatch, ports: PersistPorts): Promise<BatchResult> {
   const { valid, rejected } = parseBatch(batch)
@@ -25,9 +26,11 @@ export async function handle(batch: EventBatch, ports: PersistPorts): Promise<Ba
   // Both after the commit and in the same round trip to NATS: the edges (at-most-once, clients
   // fill gaps) and the followers (durable: the batch is answered, so acked, only after every
   // PubAck). A failure of either fails the batch, which is retried; both are idempotent.
+  // Senders of refused events are told the same way (at-most-once): they were acked already.
   await Promise.all([
     ports.deliveries.deliver([...result.duplicates, ...result.stored, ...result.reads]),
     ports.stored.publish([...result.duplicates, ...result.stored]),
+    ports.refusals.tell(result.refused),
   ])
   const refused = new Map(result.refused.map((r) => [r.event, r.code]))
   const notAllowed = valid.flatMap((v) => {

@@ -1,4 +1,5 @@
 import { natsDeliveryBus } from "../../lib/adapters/nats"
+import { natsRefusalNotices } from "../../lib/adapters/nats-refusals"
 import { natsStoredEventLog } from "../../lib/adapters/nats-stored"
 import { pgSequencerStore } from "../../lib/adapters/pg-sequencer"
 import { loadConfig, processSource } from "../../lib/config"
@@ -25,6 +26,7 @@ export default defineFunction({
       sequencer: pgSequencerStore(pool),
       deliveries: natsDeliveryBus(nc),
       stored: natsStoredEventLog(nc),
+      refusals: natsRefusalNotices(nc),
       now: () => new Date(),
     }
   },

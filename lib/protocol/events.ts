@@ -165,6 +165,21 @@ export const membershipEvent = z.object({
 })
 export type MembershipEvent = z.output<typeof membershipEvent>
 
+/**
+ * The sequencer refused an event that JetStream had stored (so the sender was acked): the
+ * sender's sockets are told, so the client marks that outbox entry failed instead of waiting.
+ * Published on `subjects.userRefused(sender)`, sent to the sockets as it is.
+ */
+export const refusedNotice = z.object({
+  type: z.literal("refused"),
+  id: uuid,
+  conv: safeId,
+  /** A RefusalCode of lib/ports.ts (NOT_A_MEMBER, TARGET_NOT_FOUND, FORBIDDEN, ID_TAKEN, ...). */
+  code: z.string().regex(/^[A-Z_]{1,64}$/),
+  message: z.string().max(500),
+})
+export type RefusedNotice = z.output<typeof refusedNotice>
+
 /** Decodes a membership event from NATS; undefined for anything else. */
 export function parseMembershipEvent(data: Uint8Array): MembershipEvent | undefined {
   try {

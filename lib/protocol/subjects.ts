@@ -84,10 +84,15 @@ export const subjects = {
   userRevoked: (userId: string) => `cove.user.${token(userId, "user id")}.revoked`,
   /** Core NATS: the user joined or left a conversation; edges (un)subscribe that user's sockets. */
   userMembership: (userId: string) => `cove.user.${token(userId, "user id")}.membership`,
+  /** Core NATS: the sequencer refused an event the user sent (acked, never stored); edges tell their sockets. */
+  userRefused: (userId: string) => `cove.user.${token(userId, "user id")}.refused`,
 } as const
 
 /** What an edge subscribes to once to hear every `subjects.userMembership`. */
 export const USER_MEMBERSHIP_SUBJECTS = "cove.user.*.membership"
+
+/** What an edge subscribes to once to hear every `subjects.userRefused`. */
+export const USER_REFUSED_SUBJECTS = "cove.user.*.refused"
 
 /** What an edge subscribes to once to hear every `subjects.userRevoked`. */
 export const USER_REVOKED_SUBJECTS = "cove.user.*.revoked"

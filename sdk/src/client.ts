@@ -346,6 +346,10 @@ export class CoveClient {
         } else this.emitter.emit("error", new FrameError(code, message))
         return
       }
+      case "refused":
+        // The edge acked it, then the sequencer refused it (not a member any more, someone else's message...).
+        if (id !== undefined) this.box.refusedLater(id, String(f.code), String(f.message))
+        return
       case "who": {
         const waiter = typeof f.ref === "string" ? this.whos.get(f.ref) : undefined
         if (waiter === undefined) return

@@ -4,7 +4,8 @@
  * storage until it is acknowledged, so it survives a reconnect and a page reload.
  *
  * pending → acked (the edge stored it in JetStream) → stored (its delivery came back with a seq);
- * pending → failed (refused: INVALID_FRAME, NOT_FOUND, ...). Stored entries leave the outbox.
+ * pending → failed (refused: INVALID_FRAME, NOT_FOUND, ...); acked → failed when the sequencer
+ * refuses it later (a `refused` frame: FORBIDDEN, TARGET_RECALLED, ...). Stored entries leave the outbox.
  */
 import type { ConnectionLimits } from "../../lib/protocol/frames"
 import { readJson } from "./storage"
@@ -109,6 +110,15 @@ export class Outbox {
       this.flush()
       return
     }
+    this.update({ ...e, state: "failed", error: { code, message } })
+  }
+
+  /** The sequencer refused it after JetStream stored it (a `refused` frame): it will never be stored. */
+  refusedLater(id: string, code: string, message: string): void {
+    const e = this.entries.get(id)
+    if (e === undefined || e.state === "stored" || e.state === "failed") return
+    this.inFlight.delete(id)
+    this.notBefore.delete(id)
     this.update({ ...e, state: "failed", error: { code, message } })
   }
 

@@ -242,6 +242,30 @@ t.test("messages: ack after storage, delivery on every edge, order, retries, mem
     t.match(aliceA.of("read", group.id)[0], { user: bob.id, seq: 1 })
     const list = await w.call("GET", "conversations", undefined, bob.token)
     t.equal(list.items.find((c: Json) => c.id === group.id).last_read_seq, 1)
+
+    // bob may not edit alice's message: acked (JetStream stored it), then refused by the
+    // sequencer, and his sockets are told so his outbox does not wait for it forever.
+    const notHis = randomUUID()
+    bobB.send({ type: "edit", id: notHis, conv: group.id, target, body: text("not mine") })
+    await bobB.waitFor("the refusal", (d) => d.of("refused").some((f) => f.id === notHis))
+    t.ok(
+      bobB.of("ack").some((f) => f.id === notHis),
+      "acked before it was refused",
+    )
+    t.same(
+      bobB.of("refused").find((f) => f.id === notHis),
+      {
+        type: "refused",
+        id: notHis,
+        conv: group.id,
+        code: "FORBIDDEN",
+        message: "Only the sender or a group admin may do this.",
+      },
+    )
+    t.notOk(
+      aliceA.of("refused").some((f) => f.id === notHis),
+      "only the sender is told",
+    )
   })
 
   await t.test("a removed member stops receiving at once", async (t) => {

@@ -9,6 +9,7 @@ import { handle as thumbnail } from "../../functions/thumbnails/handler"
 import { ensureStream } from "../../infra/connector/streams"
 import { loadStack } from "../../infra/stack"
 import { natsDeliveryBus } from "../../lib/adapters/nats"
+import { natsRefusalNotices } from "../../lib/adapters/nats-refusals"
 import { natsStoredEventLog } from "../../lib/adapters/nats-stored"
 import { pgConversationStore } from "../../lib/adapters/pg-conversations"
 import { pgFileStore } from "../../lib/adapters/pg-files"
@@ -99,6 +100,7 @@ t.test("files through the embedded store (s3rver), with real tokens, PostgreSQL 
         sequencer: pgSequencerStore(auth.pool),
         deliveries: natsDeliveryBus(nc),
         stored: natsStoredEventLog(nc),
+        refusals: natsRefusalNotices(nc),
         now: () => new Date(),
       },
     )

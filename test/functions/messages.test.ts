@@ -7,6 +7,7 @@ import { ensureStream } from "../../infra/connector/streams"
 import { loadStack } from "../../infra/stack"
 import { natsDeliveryBus } from "../../lib/adapters/nats"
 import { natsInboundLog } from "../../lib/adapters/nats-inbound"
+import { natsRefusalNotices } from "../../lib/adapters/nats-refusals"
 import { natsStoredEventLog } from "../../lib/adapters/nats-stored"
 import { pgAuthenticator } from "../../lib/adapters/pg-authenticator"
 import { pgConversationStore } from "../../lib/adapters/pg-conversations"
@@ -125,6 +126,7 @@ t.test("messages: integrator sends are durable and idempotent; history pages bot
         sequencer: pgSequencerStore(auth.pool),
         deliveries: natsDeliveryBus(nc),
         stored: natsStoredEventLog(nc),
+        refusals: natsRefusalNotices(nc),
         now: auth.clock.now,
       },
     )
@@ -198,6 +200,7 @@ t.test("messages: integrator sends are durable and idempotent; history pages bot
         sequencer: pgSequencerStore(auth.pool),
         deliveries: natsDeliveryBus(nc),
         stored: natsStoredEventLog(nc),
+        refusals: natsRefusalNotices(nc),
         now: auth.clock.now,
       },
     )

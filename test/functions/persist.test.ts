@@ -4,6 +4,7 @@ import type pg from "pg"
 import t, { type Test } from "tap"
 import { handle } from "../../functions/persist/handler"
 import { natsDeliveryBus } from "../../lib/adapters/nats"
+import { natsRefusalNotices } from "../../lib/adapters/nats-refusals"
 import { natsStoredEventLog } from "../../lib/adapters/nats-stored"
 import { pgConversationStore } from "../../lib/adapters/pg-conversations"
 import { pgHistoryStore } from "../../lib/adapters/pg-messages"
@@ -63,6 +64,7 @@ async function fixture(t: Test) {
     sequencer: pgSequencerStore(pipelinedPool(t, pgServer, schema)),
     deliveries: natsDeliveryBus(nc),
     stored: natsStoredEventLog(nc),
+    refusals: natsRefusalNotices(nc),
     now: () => new Date(),
   }
   const history = async (conv: string) =>
@@ -224,7 +226,13 @@ t.test("edits, recalls and reactions are events with their own seq, applied to t
 t.test(
   "an id names one event of a conversation: someone else's id is refused, not a way to edit their message",
   async (t) => {
-    const { ports, history } = await fixture(t)
+    const { ports, history, nc } = await fixture(t)
+    const notices: { subject: string; data: unknown }[] = []
+    const sub = nc.subscribe("cove.user.*.refused", {
+      callback: (_err, msg) => notices.push({ subject: msg.subject, data: msg.json() }),
+    })
+    t.teardown(() => sub.unsubscribe())
+    await nc.flush()
     const mine = message("conv-a", "alice's words")
     await handle(batchOf([mine]), ports)
     // bob reuses alice's message id (ids are visible in history), then edits "his" message.
@@ -259,6 +267,16 @@ t.test(
         [2, ALICE, { kind: "text", text: "first with this id" }],
       ],
       "alice's messages are untouched and bob's copies were not stored",
+    )
+    await eventually(async () => (notices.length === 3 ? true : undefined), "three refusal notices")
+    t.same(
+      notices.map((n) => [n.subject, (n.data as { id: string }).id, (n.data as { code: string }).code]),
+      [
+        [`cove.user.${BOB}.refused`, copycat.id, "ID_TAKEN"],
+        [`cove.user.${BOB}.refused`, hijack.id, "FORBIDDEN"],
+        [`cove.user.${BOB}.refused`, second.id, "ID_TAKEN"],
+      ],
+      "the sender hears of each refusal, on his own subject",
     )
   },
 )

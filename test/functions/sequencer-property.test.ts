@@ -10,6 +10,7 @@ import { connect } from "nats"
 import t from "tap"
 import { handle } from "../../functions/persist/handler"
 import { natsDeliveryBus } from "../../lib/adapters/nats"
+import { natsRefusalNotices } from "../../lib/adapters/nats-refusals"
 import { natsStoredEventLog } from "../../lib/adapters/nats-stored"
 import { pgConversationStore } from "../../lib/adapters/pg-conversations"
 import { pgHistoryStore } from "../../lib/adapters/pg-messages"
@@ -63,6 +64,7 @@ t.test("sequencer invariants under random sends, retries, edits, recalls and red
     sequencer: pgSequencerStore(pipelinedPool(t, pgServer, schema)),
     deliveries: natsDeliveryBus(nc),
     stored: natsStoredEventLog(nc),
+    refusals: natsRefusalNotices(nc),
     now: () => new Date(),
   }
   const history = pgHistoryStore(pool)

@@ -198,6 +198,19 @@ t.test("the SDK on the local stack", async (t) => {
     const err = await mallory.who([]).catch((e: unknown) => e)
     t.ok(err instanceof FrameError)
     t.match(err, { code: "INVALID_FRAME" })
+
+    // Acked by the edge, then refused by the sequencer: bob may not recall alice's message.
+    const hers = alice.send(group.id, text("alice's, not bob's"))
+    await new Promise<void>((resolve) => bob.on("message", (m) => m.id === hers.id && resolve()))
+    // Answers come asynchronously: listening right after recall() misses nothing but "pending".
+    const recall = bob.recall(group.id, hers.id)
+    const states: string[] = []
+    bob.on("outbox", (e) => e.id === recall.id && states.push(e.state))
+    const refused = new Promise<OutboxEntry>((resolve) =>
+      bob.on("outbox", (e) => e.id === recall.id && e.state === "failed" && resolve(e)),
+    )
+    t.match(await refused, { state: "failed", error: { code: "FORBIDDEN" } })
+    t.same(states, ["acked", "failed"], "acked first, failed once the sequencer refused it")
   })
 
   await t.test("a disabled user's client closes with 4004 and does not reconnect", async (t) => {

@@ -14,6 +14,7 @@ import { routes } from "../../functions/search/routes"
 import { startConnector } from "../../infra/connector/connector"
 import { loadStack } from "../../infra/stack"
 import { natsDeliveryBus } from "../../lib/adapters/nats"
+import { natsRefusalNotices } from "../../lib/adapters/nats-refusals"
 import { natsStoredEventLog } from "../../lib/adapters/nats-stored"
 import { pgAuthenticator } from "../../lib/adapters/pg-authenticator"
 import { pgConversationStore } from "../../lib/adapters/pg-conversations"
@@ -92,6 +93,7 @@ export async function searchFixture(t: Test, options: { connector?: boolean; win
     sequencer: pgSequencerStore(pool),
     deliveries: natsDeliveryBus(nc),
     stored: natsStoredEventLog(nc),
+    refusals: natsRefusalNotices(nc),
     now: () => new Date(),
   }
   let streamSeq = 0

@@ -17,10 +17,20 @@ export function natsMembershipBus(nc: NatsConnection): MembershipBus {
         removed: [...change.removed],
         by: change.by,
       }
-      const data = encoder.encode(JSON.stringify(event))
-      // Each affected user's edges (un)subscribe their sockets; the members' clients are told.
-      for (const user of [...change.added, ...change.removed]) nc.publish(subjects.userMembership(user), data)
-      nc.publish(subjects.delivery(change.conv), data)
+      // Each affected user's edges (un)subscribe their sockets and tell them: their copy names
+      // only them, so a 10,000-member group costs 10,000 small messages, not 10,000 lists of
+      // 10,000. The members' clients get the whole change once, on the conversation's subject.
+      for (const user of change.added)
+        nc.publish(
+          subjects.userMembership(user),
+          encoder.encode(JSON.stringify({ ...event, added: [user], removed: [] })),
+        )
+      for (const user of change.removed)
+        nc.publish(
+          subjects.userMembership(user),
+          encoder.encode(JSON.stringify({ ...event, added: [], removed: [user] })),
+        )
+      nc.publish(subjects.delivery(change.conv), encoder.encode(JSON.stringify(event)))
       await nc.flush()
     },
   }

@@ -10,31 +10,32 @@ import { defineFunction } from "../../lib/function/harness"
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../../lib/protocol/tokens"
 import { collect, registerUser, serveForTest, withAuth } from "../support/auth"
 import { errorOf, jsonOf } from "../support/http"
-import { testLog, withNats, withPostgres } from "../support/servers"
+import { eventually, testLog, withNats, withPostgres } from "../support/servers"
 
 t.test("conversations over HTTP, with real tokens, PostgreSQL and NATS", async (t) => {
   const [pgServer, nats] = await Promise.all([withPostgres(t), withNats(t)])
   const nc = await connect({ servers: nats.url })
   t.teardown(() => nc.close())
   const auth = await withAuth(t, pgServer, nc)
-  const handler = defineFunction({
-    name: "conversations",
-    log: testLog,
-    ports: async () => ({
-      conversations: pgConversationStore(auth.pool),
-      membership: natsMembershipBus(nc),
-      auth: pgAuthenticator(
-        auth.pool,
-        { issuer: DEFAULT_ISSUER, audience: DEFAULT_AUDIENCE },
-        auth.clock.now,
-      ),
-      maxMembers: 4,
-      now: auth.clock.now,
-      newId: () => randomBytes(16).toString("base64url"),
-    }),
-    routes,
-  })
-  const base = await serveForTest(t, handler, 100_000)
+  const conversationsFunction = (maxMembers: number) =>
+    defineFunction({
+      name: "conversations",
+      log: testLog,
+      ports: async () => ({
+        conversations: pgConversationStore(auth.pool),
+        membership: natsMembershipBus(nc),
+        auth: pgAuthenticator(
+          auth.pool,
+          { issuer: DEFAULT_ISSUER, audience: DEFAULT_AUDIENCE },
+          auth.clock.now,
+        ),
+        maxMembers,
+        now: auth.clock.now,
+        newId: () => randomBytes(16).toString("base64url"),
+      }),
+      routes,
+    })
+  const base = await serveForTest(t, conversationsFunction(4), 100_000)
 
   const user = (name: string) => registerUser(auth, name)
   const [alice, bob, carol, dave, erin] = [
@@ -57,6 +58,7 @@ t.test("conversations over HTTP, with real tokens, PostgreSQL and NATS", async (
 
   t.test("a direct conversation is created once per pair", async (t) => {
     const bobEvents = await collect(t, nc, `cove.user.${bob.id}.membership`)
+    const deliveries = await collect(t, nc, "cove.deliver.>")
     const first = await call(alice, "POST", "/", { kind: "direct", members: [bob.id] })
     t.equal(first.status, 201)
     const created = await jsonOf(first)
@@ -67,7 +69,26 @@ t.test("conversations over HTTP, with real tokens, PostgreSQL and NATS", async (
     t.equal((await jsonOf(again)).id, created.id)
     const fromBob = await call(bob, "POST", "/", { kind: "direct", members: [alice.id] })
     t.equal((await jsonOf(fromBob)).id, created.id, "the same conversation from the other side")
-    t.match(bobEvents, [{ type: "membership", conv: created.id, added: [alice.id, bob.id], removed: [] }])
+    const eventId = (bobEvents[0] as { id?: string } | undefined)?.id
+    t.same(
+      bobEvents,
+      [{ type: "membership", id: eventId, conv: created.id, added: [bob.id], removed: [], by: alice.id }],
+      "bob's own copy names only him",
+    )
+    t.same(
+      deliveries,
+      [
+        {
+          type: "membership",
+          id: eventId,
+          conv: created.id,
+          added: [alice.id, bob.id],
+          removed: [],
+          by: alice.id,
+        },
+      ],
+      "the members' copy names everyone, under the same id",
+    )
     t.equal(bobEvents.length, 1, "told once, when it was created")
     t.equal(
       (await errorOf(await call(alice, "POST", "/", { kind: "direct", members: [alice.id] }))).code,
@@ -163,6 +184,50 @@ t.test("conversations over HTTP, with real tokens, PostgreSQL and NATS", async (
     t.ok(listed.ids.includes(id), "the ids view lists every conversation of the caller")
     t.same(listed.ids, [...listed.ids].sort())
   })
+
+  t.test(
+    "a group of 10,000 in one request; each member's own copy of the event names only them",
+    async (t) => {
+      // stack.yml gives the conversations function 512 KiB bodies: 9,999 ids fit.
+      const big = await serveForTest(t, conversationsFunction(10_000), 512 * 1024)
+      const { rows } = await auth.pool.query<{ id: string }>(
+        `INSERT INTO users (id, username, username_key, password_hash, created_at)
+       SELECT gen_random_uuid(), 'crowd' || i, 'crowd' || i, 'x', now() FROM generate_series(1, 9999) AS i
+       RETURNING id`,
+      )
+      const perUser = (await collect(t, nc, "cove.user.*.membership")) as { conv: string; added: string[] }[]
+      const toMembers = (await collect(t, nc, "cove.deliver.>")) as { conv: string; added: string[] }[]
+      const created = await fetch(`${big}/`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${dave.token}` },
+        body: JSON.stringify({ kind: "group", title: "everyone", members: rows.map((r) => r.id) }),
+      })
+      t.equal(created.status, 201)
+      const { id } = await jsonOf(created)
+      const counted = await auth.pool.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM conversation_members WHERE conversation_id = $1",
+        [id],
+      )
+      t.equal(counted.rows[0]?.n, 10_000)
+      await eventually(
+        async () => (perUser.filter((e) => e.conv === id).length === 10_000 ? true : undefined),
+        "a membership message per member",
+      )
+      t.ok(
+        perUser.filter((e) => e.conv === id).every((e) => e.added.length === 1),
+        "each copy for a member names only that member (10,000 small messages, not 10,000 lists)",
+      )
+      const whole = toMembers.filter((e) => e.conv === id)
+      t.equal(whole.length, 1, "the members' copy is published once")
+      t.equal(whole[0]?.added.length, 10_000)
+      const full = await fetch(`${big}/${id}/members`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${dave.token}` },
+        body: JSON.stringify({ members: [erin.id] }),
+      })
+      t.equal((await errorOf(full)).code, "INVALID_INPUT", "a 10,001st member is refused")
+    },
+  )
 
   t.test("every door checks the caller", async (t) => {
     t.equal((await errorOf(await call(undefined, "GET", "/"))).code, "AUTH_REQUIRED")

@@ -87,6 +87,7 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
   })
   const messaging = new Messaging({
     presence,
+    presenceMaxMembers: config.presenceMaxMembers,
     memberships: new Memberships(
       options.loadMemberships ?? httpMembershipLoader(config.functionsUrl, config.functionsTimeoutMs),
     ),

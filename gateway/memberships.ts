@@ -5,10 +5,17 @@
  * closes.
  */
 
-/** Asks the functions for every conversation id of the user whose access token this is. */
-export type LoadMemberships = (token: string) => Promise<readonly string[]>
+/** Asks the functions for every conversation of the user whose access token this is, and how many members each has. */
+export type LoadMemberships = (
+  token: string,
+) => Promise<{ readonly ids: readonly string[]; readonly memberCounts?: readonly number[] }>
 
-type Entry = { readonly conversations: Set<string>; readonly ready: Promise<void> }
+type Entry = {
+  readonly conversations: Set<string>
+  /** Member counts as loaded (not kept current: only presence uses them, as a size class). */
+  readonly sizes: Map<string, number>
+  readonly ready: Promise<void>
+}
 
 export class Memberships {
   private readonly users = new Map<string, Entry>()
@@ -20,10 +27,15 @@ export class Memberships {
     let entry = this.users.get(userId)
     if (entry === undefined) {
       const conversations = new Set<string>()
-      const ready = this.load(token).then((ids) => {
-        for (const id of ids) conversations.add(id)
+      const sizes = new Map<string, number>()
+      const ready = this.load(token).then(({ ids, memberCounts }) => {
+        ids.forEach((id, i) => {
+          conversations.add(id)
+          const count = memberCounts?.[i]
+          if (count !== undefined) sizes.set(id, count)
+        })
       })
-      entry = { conversations, ready }
+      entry = { conversations, sizes, ready }
       this.users.set(userId, entry)
       // A failed load is forgotten, so the next socket (or send) tries again.
       ready.catch(() => {
@@ -48,6 +60,12 @@ export class Memberships {
     return true
   }
 
+  /** Of the user's conversations, those with at most `maxMembers` members (unknown sizes count as small). */
+  withAtMost(userId: string, conversations: ReadonlySet<string>, maxMembers: number): Set<string> {
+    const sizes = this.users.get(userId)?.sizes
+    return new Set([...conversations].filter((c) => (sizes?.get(c) ?? 0) <= maxMembers))
+  }
+
   /** The user's conversations if they are loaded, without waiting. */
   known(userId: string): ReadonlySet<string> {
     return this.users.get(userId)?.conversations ?? new Set()
@@ -66,10 +84,13 @@ export function httpMembershipLoader(functionsUrl: string, timeoutMs: number): L
       signal: AbortSignal.timeout(timeoutMs),
     })
     if (!res.ok) throw new Error(`conversations answered ${res.status}`)
-    const body = (await res.json()) as { ids?: unknown }
+    const body = (await res.json()) as { ids?: unknown; member_counts?: unknown }
     if (!Array.isArray(body.ids) || !body.ids.every((id) => typeof id === "string")) {
       throw new Error("conversations answered without an ids list")
     }
-    return body.ids as string[]
+    const counts = body.member_counts
+    const countsOk =
+      Array.isArray(counts) && counts.length === body.ids.length && counts.every((n) => Number.isInteger(n))
+    return { ids: body.ids as string[], ...(countsOk ? { memberCounts: counts as number[] } : {}) }
   }
 }

@@ -20,6 +20,12 @@ export type MessagingOptions = {
   readonly memberships: Memberships
   readonly fanout: Fanout
   readonly presence: Presence
+  /**
+   * Presence changes are announced only in conversations of at most this many members: in an
+   * all-company group every login would otherwise reach everyone (N logins × N members).
+   * Clients ask `who` there instead.
+   */
+  readonly presenceMaxMembers: number
   readonly inbound: InboundLog
   /** Publishes an ephemeral frame (typing) to a conversation's members on every edge. */
   readonly relay: (conv: string, frame: object) => void
@@ -84,7 +90,8 @@ export class Messaging {
     for (const conv of conversations) this.o.fanout.join(socket, conv)
     this.o.metrics.conversations.set(this.o.fanout.size)
     // Presence is best effort: a socket that works is not closed because the bucket is not.
-    await this.o.presence.arrived(userId, conversations).catch((err: unknown) => {
+    const announceIn = this.o.memberships.withAtMost(userId, conversations, this.o.presenceMaxMembers)
+    await this.o.presence.arrived(userId, announceIn).catch((err: unknown) => {
       this.o.log.warn({ err, user: userId }, "presence not updated")
     })
   }
@@ -93,7 +100,8 @@ export class Messaging {
     this.o.fanout.closed(socket)
     const userId = socket.data.identity.userId
     if (lastOfUser) {
-      this.o.presence.left(userId, new Set(this.o.memberships.known(userId)))
+      const known = this.o.memberships.known(userId)
+      this.o.presence.left(userId, this.o.memberships.withAtMost(userId, known, this.o.presenceMaxMembers))
       this.o.memberships.forget(userId)
     }
     this.o.metrics.conversations.set(this.o.fanout.size)

@@ -226,6 +226,8 @@ export type ConversationStore = {
   listFor(userId: string, limit: number): Promise<ConversationSummary[]>
   /** Every conversation the user is in (edges load this once per connecting user). */
   idsFor(userId: string): Promise<string[]>
+  /** The user's conversations with how many members each has (for the edge's presence). */
+  idsWithSizesFor(userId: string): Promise<Array<{ id: string; members: number }>>
   members(conversationId: string, after: string | undefined, limit: number): Promise<Member[]>
   /**
    * Adds those not yet members, as `member`, unless the group would then have more than

@@ -258,6 +258,11 @@ export const gatewayFields = {
     positiveInt(10_000),
     "how often an edge renews its users' presence; a dead edge's users go offline after 3 of these, in ms",
   ),
+  presenceMaxMembers: setting(
+    "COVE_EDGE_PRESENCE_MAX_MEMBERS",
+    positiveInt(1_000),
+    "presence changes are announced in conversations of at most this many members (larger groups: clients ask with `who`)",
+  ),
   functionsTimeoutMs: setting(
     "COVE_EDGE_FUNCTIONS_TIMEOUT_MS",
     positiveInt(5_000),

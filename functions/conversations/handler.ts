@@ -129,8 +129,10 @@ export async function list(caller: Caller, limit: number, p: ConversationPorts) 
   return { items: (await p.conversations.listFor(caller.userId, limit)).map(summaryView) }
 }
 
+/** Every conversation of the caller, for edges: ids, and member counts aligned with them. */
 export async function ids(caller: Caller, p: ConversationPorts) {
-  return { ids: await p.conversations.idsFor(caller.userId) }
+  const rows = await p.conversations.idsWithSizesFor(caller.userId)
+  return { ids: rows.map((r) => r.id), member_counts: rows.map((r) => r.members) }
 }
 
 export async function get(conv: string, caller: Caller, p: ConversationPorts) {

@@ -136,6 +136,16 @@ export function pgConversationStore(pool: pg.Pool): ConversationStore {
       return rows.map((r) => r.conversation_id)
     },
 
+    async idsWithSizesFor(userId) {
+      const { rows } = await pool.query<{ conversation_id: string; members: number }>(
+        `SELECT m.conversation_id,
+                (SELECT count(*)::int FROM conversation_members c WHERE c.conversation_id = m.conversation_id) AS members
+           FROM conversation_members m WHERE m.user_id = $1 ORDER BY m.conversation_id`,
+        [userId],
+      )
+      return rows.map((r) => ({ id: r.conversation_id, members: r.members }))
+    },
+
     async members(conversationId, after, limit) {
       const { rows } = await pool.query<{
         user_id: string

@@ -46,7 +46,7 @@ async function world(t: Test) {
   t.teardown(() => nats.stop())
   const stack: RunningStack = await withStack(t, {
     natsUrl: nats.url,
-    edgeEnv: { COVE_EDGE_PRESENCE_GRACE_MS: "300" },
+    edgeEnv: { COVE_EDGE_PRESENCE_GRACE_MS: "300", COVE_EDGE_PRESENCE_MAX_MEMBERS: "2" },
   })
   // A second edge, in this process, on the same NATS and functions.
   const config = loadConfig(gatewayFields, {
@@ -60,6 +60,7 @@ async function world(t: Test) {
       COVE_EDGE_USER_RATE_PER_SEC: "2000",
       COVE_EDGE_USER_RATE_BURST: "2000",
       COVE_EDGE_PRESENCE_GRACE_MS: "300",
+      COVE_EDGE_PRESENCE_MAX_MEMBERS: "2",
     },
     secretsDir: "/nonexistent",
   })
@@ -427,6 +428,15 @@ t.test("presence: online on any device of any edge; offline after the grace peri
   const w = await world(t)
   const [alice, bob] = [await w.user("alice"), await w.user("bob")]
   await w.call("POST", "conversations", { kind: "group", title: "presence", members: [bob.id] }, alice.token)
+  // Over COVE_EDGE_PRESENCE_MAX_MEMBERS (2 here): no presence is announced in it, so alice hears
+  // each change of bob's once (from the pair), not once per shared conversation.
+  const carol = await w.user("carol")
+  await w.call(
+    "POST",
+    "conversations",
+    { kind: "group", title: "crowd", members: [bob.id, carol.id] },
+    alice.token,
+  )
   const aliceA = await w.connect(w.edges.a, alice)
   const presenceOfBob = () =>
     aliceA

@@ -183,6 +183,8 @@ t.test("conversations over HTTP, with real tokens, PostgreSQL and NATS", async (
     const listed = await jsonOf(await call(dave, "GET", "/?view=ids"))
     t.ok(listed.ids.includes(id), "the ids view lists every conversation of the caller")
     t.same(listed.ids, [...listed.ids].sort())
+    t.equal(listed.member_counts.length, listed.ids.length, "a member count per conversation, for edges")
+    t.equal(listed.member_counts[listed.ids.indexOf(id)], 2)
   })
 
   t.test(

@@ -84,7 +84,7 @@ export async function withEdge(
   })
   // These edges run without the functions: their users are in no conversation unless a test
   // says otherwise. test/e2e/messaging.test.ts runs edges against the real conversations function.
-  const edge = await startEdge(config, testLog, { loadMemberships: async () => [], ...options })
+  const edge = await startEdge(config, testLog, { loadMemberships: async () => ({ ids: [] }), ...options })
   t.teardown(() => edge.drain(1_000))
   return Object.assign(edge, {
     url: `ws://127.0.0.1:${edge.port}/v1/ws`,

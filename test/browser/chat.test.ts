@@ -8,6 +8,7 @@ import t from "tap"
 import {
   conversation,
   openApp,
+  PASSWORD,
   screenshot,
   sendText,
   signIn,
@@ -17,8 +18,6 @@ import {
 } from "../support/browser"
 import { type Json, jsonOf } from "../support/http"
 import { withStack } from "../support/stack"
-
-const PASSWORD = "correct horse battery"
 
 t.test("two users, a group of three, search and XSS in the browser", async (t) => {
   const stack = await withStack(t)

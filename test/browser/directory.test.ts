@@ -8,6 +8,7 @@ import {
   callFunction,
   conversation,
   openApp,
+  PASSWORD,
   registerUsers,
   screenshot,
   sendText,
@@ -16,8 +17,6 @@ import {
   withBrowser,
 } from "../support/browser"
 import { withStack } from "../support/stack"
-
-const PASSWORD = "correct horse battery"
 
 t.test("direct chats and groups started by typing names", async (t) => {
   const stack = await withStack(t)

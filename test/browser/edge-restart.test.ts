@@ -4,39 +4,18 @@
  */
 import t from "tap"
 import {
-  callFunction,
-  conversation,
+  directChatPages,
   messageTexts,
-  openApp,
-  registerUsers,
   screenshot,
   sendText,
-  signIn,
   type UserPage,
   waitForTexts,
-  withBrowser,
 } from "../support/browser"
 import { withStack } from "../support/stack"
 
-const PASSWORD = "correct horse battery"
-
 t.test("no message lost or duplicated on screen across an edge restart", async (t) => {
   const stack = await withStack(t)
-  const browser = await withBrowser(t)
-  const users = await registerUsers(stack, ["alice", "bob"], PASSWORD)
-  const alice = users.get("alice")
-  const bob = users.get("bob")
-  if (alice === undefined || bob === undefined) throw new Error("users missing")
-  await callFunction(stack, "POST", "conversations", { kind: "direct", members: [bob.id] }, alice.token)
-  const pages: UserPage[] = []
-  for (const name of ["alice", "bob"]) {
-    const page = await openApp(browser, stack, name)
-    await signIn(page, name, PASSWORD)
-    await conversation(page, name === "alice" ? "bob" : "alice").click()
-    await page.page.locator(".chat .composer").waitFor()
-    pages.push(page)
-  }
-  const [a, b] = pages as [UserPage, UserPage]
+  const { a, b } = await directChatPages(t, stack)
 
   const expected: string[] = []
   const say = async (who: UserPage, text: string) => {

@@ -5,38 +5,13 @@
 import { readFile } from "node:fs/promises"
 import sharp from "sharp"
 import t from "tap"
-import {
-  callFunction,
-  conversation,
-  openApp,
-  registerUsers,
-  screenshot,
-  signIn,
-  type UserPage,
-  withBrowser,
-} from "../support/browser"
+import { directChatPages, screenshot } from "../support/browser"
 import { eventually } from "../support/servers"
 import { withStack } from "../support/stack"
 
-const PASSWORD = "correct horse battery"
-
 t.test("a file round trip through two browsers", async (t) => {
   const stack = await withStack(t)
-  const browser = await withBrowser(t)
-  const users = await registerUsers(stack, ["alice", "bob"], PASSWORD)
-  const alice = users.get("alice")
-  const bob = users.get("bob")
-  if (alice === undefined || bob === undefined) throw new Error("users missing")
-  await callFunction(stack, "POST", "conversations", { kind: "direct", members: [bob.id] }, alice.token)
-  const pages: UserPage[] = []
-  for (const name of ["alice", "bob"]) {
-    const page = await openApp(browser, stack, name)
-    await signIn(page, name, PASSWORD)
-    await conversation(page, name === "alice" ? "bob" : "alice").click()
-    await page.page.locator(".chat .composer").waitFor()
-    pages.push(page)
-  }
-  const [a, b] = pages as [UserPage, UserPage]
+  const { a, b } = await directChatPages(t, stack)
 
   const download = async (file: string): Promise<Buffer> => {
     const box = b.page.locator(".chat .file", { has: b.page.locator(".file-name", { hasText: file }) })

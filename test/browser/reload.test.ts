@@ -12,6 +12,7 @@ import {
   conversation,
   messageTexts,
   openApp,
+  PASSWORD,
   registerUsers,
   screenshot,
   sendText,
@@ -22,8 +23,6 @@ import {
 } from "../support/browser"
 import { eventually } from "../support/servers"
 import { withStack } from "../support/stack"
-
-const PASSWORD = "correct horse battery"
 
 /** The users each of the page's sockets asked `who` about, one list per socket in opening order. */
 function whoAsked(user: UserPage): string[][][] {

@@ -166,3 +166,29 @@ export async function registerUsers(
   }
   return users
 }
+
+/** The password every browser test user gets. */
+export const PASSWORD = "correct horse battery"
+
+/**
+ * The common start of a two-person browser test: a stack, a browser, alice and bob with a direct
+ * conversation, each signed in on a page of their own with that conversation open.
+ */
+export async function directChatPages(t: Test, stack: RunningStack) {
+  const browser = await withBrowser(t)
+  const users = await registerUsers(stack, ["alice", "bob"], PASSWORD)
+  const alice = users.get("alice")
+  const bob = users.get("bob")
+  if (alice === undefined || bob === undefined) throw new Error("users missing")
+  await callFunction(stack, "POST", "conversations", { kind: "direct", members: [bob.id] }, alice.token)
+  const pages: UserPage[] = []
+  for (const name of ["alice", "bob"]) {
+    const page = await openApp(browser, stack, name)
+    await signIn(page, name, PASSWORD)
+    await conversation(page, name === "alice" ? "bob" : "alice").click()
+    await page.page.locator(".chat .composer").waitFor()
+    pages.push(page)
+  }
+  const [a, b] = pages as [UserPage, UserPage]
+  return { browser, alice, bob, a, b }
+}

@@ -15,6 +15,7 @@ import type {
   ObjectStore,
   PresignedUpload,
 } from "../../lib/ports"
+import type { FileView } from "../../lib/protocol/files"
 import type { CompleteInput, UploadInput } from "./input"
 
 export type FilesLimits = {
@@ -49,17 +50,6 @@ async function requireMember(p: FilesPorts, conv: string, caller: Caller, what: 
 export function typeAllowed(contentType: string, allowed: readonly string[]): boolean {
   const family = `${contentType.split("/")[0]}/*`
   return allowed.includes(contentType) || allowed.includes(family)
-}
-
-export type FileView = {
-  id: string
-  conv: string
-  name: string
-  size: number
-  content_type: string
-  status: FileRecord["status"]
-  created_at: string
-  thumbnail?: { width: number; height: number }
 }
 
 export function view(f: FileRecord): FileView {

@@ -11,3 +11,15 @@ export const fileReadyEvent = z.object({
   size: z.number().int().min(0),
 })
 export type FileReadyEvent = z.output<typeof fileReadyEvent>
+
+/** A file as the files function answers it (docs/files.md) and the SDK returns it. */
+export type FileView = {
+  id: string
+  conv: string
+  name: string
+  size: number
+  content_type: string
+  status: "pending" | "ready"
+  created_at: string
+  thumbnail?: { width: number; height: number }
+}

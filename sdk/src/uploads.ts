@@ -3,18 +3,10 @@
  * straight to the store with progress, then complete. Browsers use XMLHttpRequest (the only
  * way to see upload progress); elsewhere a streamed fetch body counts the bytes as they go.
  */
+import type { FileView } from "../../lib/protocol/files"
 import { errorFrom, type Http, HttpError } from "./http"
 
-export type FileView = {
-  id: string
-  conv: string
-  name: string
-  size: number
-  content_type: string
-  status: "pending" | "ready"
-  created_at: string
-  thumbnail?: { width: number; height: number }
-}
+export type { FileView }
 
 export type UploadOptions = {
   readonly name: string

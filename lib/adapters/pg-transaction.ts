@@ -13,15 +13,24 @@ export async function inTransaction<T>(
     await client.query("COMMIT")
     return result
   } catch (err) {
-    try {
-      await client.query("ROLLBACK")
-    } catch (rollbackErr) {
-      // The original error is what the caller needs; this connection is discarded below.
-      broken = rollbackErr as Error
-    }
+    broken = await rollback(client)
     throw err
   } finally {
     client.release(broken)
+  }
+}
+
+/**
+ * Rolls back after a failure; answers the rollback's own error, if any, so the caller releases
+ * (discards) that connection. The original error is what the caller throws.
+ */
+async function rollback(client: pg.PoolClient): Promise<Error | undefined> {
+  try {
+    // Also after a failed pipelined write: then there is no transaction left and PostgreSQL only warns.
+    await client.query("ROLLBACK")
+    return undefined
+  } catch (rollbackErr) {
+    return rollbackErr as Error
   }
 }
 
@@ -88,13 +97,7 @@ export async function inTwoStepTransaction<T>(
     if (!committed) throw new Error("inTwoStepTransaction: work returned without committing")
     return result
   } catch (err) {
-    try {
-      // Also after a failed pipelined write: then there is no transaction left and PostgreSQL only warns.
-      await client.query("ROLLBACK")
-    } catch (rollbackErr) {
-      // The original error is what the caller needs; this connection is discarded below.
-      broken = rollbackErr as Error
-    }
+    broken = await rollback(client)
     throw err
   } finally {
     client.release(broken)

@@ -255,6 +255,13 @@ export type MembershipBus = {
     removed: readonly string[]
     by: string
   }): Promise<void>
+  /** A group renamed, or a member's role changed: members' devices are told. */
+  updated(event: {
+    conv: string
+    by: string
+    title?: string
+    role?: { readonly user: string; readonly role: "admin" | "member" }
+  }): Promise<void>
 }
 
 /** Who is calling an HTTP function: from a verified access token of a live session. */

@@ -196,6 +196,7 @@ export async function rename(conv: string, title: string, caller: Caller, p: Con
   await requireRole(p, conv, caller, ["owner", "admin"])
   await requireGroup(p, conv)
   await p.conversations.rename(conv, title)
+  await p.membership.updated({ conv, title, by: caller.userId })
   return get(conv, caller, p)
 }
 
@@ -210,5 +211,6 @@ export async function setRole(
   await requireGroup(p, conv)
   if (!(await p.conversations.setRole(conv, userId, role)))
     throw new AppError("NOT_FOUND", "That user is not a member.")
+  await p.membership.updated({ conv, role: { user: userId, role }, by: caller.userId })
   return { id: userId, role }
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto"
 import type { NatsConnection } from "nats"
 import type { MembershipBus } from "../ports"
-import type { MembershipEvent } from "../protocol/events"
+import type { ConversationUpdate, MembershipEvent } from "../protocol/events"
 import { subjects } from "../protocol/subjects"
 
 const encoder = new TextEncoder()
@@ -30,6 +30,11 @@ export function natsMembershipBus(nc: NatsConnection): MembershipBus {
           subjects.userMembership(user),
           encoder.encode(JSON.stringify({ ...event, added: [], removed: [user] })),
         )
+      nc.publish(subjects.delivery(change.conv), encoder.encode(JSON.stringify(event)))
+      await nc.flush()
+    },
+    async updated(change) {
+      const event: ConversationUpdate = { type: "conversation", id: randomUUID(), ...change }
       nc.publish(subjects.delivery(change.conv), encoder.encode(JSON.stringify(event)))
       await nc.flush()
     },

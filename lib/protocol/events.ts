@@ -180,6 +180,16 @@ export const refusedNotice = z.object({
 })
 export type RefusedNotice = z.output<typeof refusedNotice>
 
+/** A group renamed, or a member's role changed; delivered to the members, never stored. */
+export type ConversationUpdate = {
+  readonly type: "conversation"
+  readonly id: string
+  readonly conv: string
+  readonly by: string
+  readonly title?: string
+  readonly role?: { readonly user: string; readonly role: "admin" | "member" }
+}
+
 /** Decodes a membership event from NATS; undefined for anything else. */
 export function parseMembershipEvent(data: Uint8Array): MembershipEvent | undefined {
   try {

@@ -346,6 +346,9 @@ export class CoveClient {
         } else this.emitter.emit("error", new FrameError(code, message))
         return
       }
+      case "conversation":
+        this.emitter.emit("conversation", f as unknown as ClientEvents["conversation"][0])
+        return
       case "refused":
         // The edge acked it, then the sequencer refused it (not a member any more, someone else's message...).
         if (id !== undefined) this.box.refusedLater(id, String(f.code), String(f.message))

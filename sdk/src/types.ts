@@ -2,10 +2,17 @@
  * The SDK's public types. Protocol shapes come from lib/protocol as type-only imports, so the
  * bundles carry none of its runtime (zod).
  */
-import type { MembershipEvent, MessageBody, ReadReceipt, StoredEvent } from "../../lib/protocol/events"
+import type {
+  ConversationUpdate,
+  MembershipEvent,
+  MessageBody,
+  ReadReceipt,
+  StoredEvent,
+} from "../../lib/protocol/events"
 import type { ConnectionLimits } from "../../lib/protocol/frames"
 
 export type {
+  ConversationUpdate,
   MembershipEvent,
   MessageBody,
   ReadReceipt,
@@ -104,6 +111,8 @@ export type ClientEvents = {
   typing: [TypingEvent]
   presence: [PresenceEvent]
   membership: [MembershipEvent]
+  /** A group renamed (`title`) or a member's role changed (`role`). */
+  conversation: [ConversationUpdate]
   outbox: [OutboxEntry]
   connection: [ConnectionState, ConnectionInfo?]
   tokens: [Tokens]

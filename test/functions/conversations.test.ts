@@ -106,6 +106,7 @@ t.test("conversations over HTTP, with real tokens, PostgreSQL and NATS", async (
     const group = await jsonOf(created)
     t.equal(group.title, "项目 Cove 🚀", "title trimmed, Unicode kept")
     const id = group.id as string
+    const told = (await collect(t, nc, `cove.deliver.${id}`)) as { type: string }[]
 
     const roles = await jsonOf(await call(bob, "GET", `/${id}/members`))
     t.same(
@@ -126,6 +127,18 @@ t.test("conversations over HTTP, with real tokens, PostgreSQL and NATS", async (
       "a fifth member is over the limit of 4",
     )
     t.equal((await jsonOf(await call(bob, "PATCH", `/${id}`, { title: "Renamed" }))).title, "Renamed")
+    await eventually(
+      async () => (told.some((e) => e.type === "conversation" && "title" in e) ? true : undefined),
+      "rename told",
+    )
+    t.match(
+      told.filter((e) => e.type === "conversation"),
+      [
+        { type: "conversation", id: String, conv: id, role: { user: bob.id, role: "admin" }, by: alice.id },
+        { type: "conversation", id: String, conv: id, title: "Renamed", by: bob.id },
+      ],
+      "members are told of a role change and a rename",
+    )
     t.equal((await errorOf(await call(carol, "PATCH", `/${id}`, { title: "Mine" }))).code, "FORBIDDEN")
 
     const carolEvents = await collect(t, nc, `cove.user.${carol.id}.membership`)

@@ -127,6 +127,15 @@ t.test("the SDK on the local stack", async (t) => {
     t.same(presence.at(-1), { user: carol.user.id, online: false })
   })
 
+  await t.test("a rename and a role change reach the members as conversation events", async (t) => {
+    const updates: unknown[] = []
+    bob.on("conversation", (u) => updates.push(u))
+    await alice.conversations.rename(group.id, "团队 2")
+    await until("the rename", () => updates.length > 0)
+    t.match(updates[0], { type: "conversation", conv: group.id, title: "团队 2", by: alice.user.id })
+    t.equal((await bob.conversations.get(group.id)).title, "团队 2")
+  })
+
   await t.test("upload with progress, byte-exact download, a file message", async (t) => {
     const bytes = new Uint8Array(randomBytes(3 * 1024 * 1024 + 17))
     const progress: Array<[number, number]> = []

@@ -133,6 +133,10 @@ export function startApp(root: HTMLElement, client: CoveClient, logout: () => vo
     if (m.removed.includes(me.id)) state.conversations.delete(m.conv)
     void reloadList()
   })
+  client.on("conversation", (u) => {
+    // A rename or a role change: the list (titles) and the open chat's header show it.
+    if (u.title !== undefined && state.conversations.has(u.conv)) void reloadList()
+  })
 
   // ---- actions
   async function reloadList(): Promise<void> {

@@ -34,28 +34,70 @@ const limits = {
 type Client = {
   ws: WebSocket
   userId: string
+  name: string
   onFrame: (f: Record<string, unknown>) => void
+  /** Frames received, by type (a socket closed early shows how far it got). */
+  frames: Map<string, number>
   closed?: string
 }
 
-async function open(url: string, token: string, userId: string): Promise<Client> {
+/**
+ * Sockets that closed before their first pong and were opened again, as a client reconnects:
+ * the edge's uWebSockets.js build (20.30) now and then drops a socket it has just upgraded
+ * asynchronously (1006 on both sides, no close frame; docs/benchmarks.md).
+ */
+const reopened: string[] = []
+
+/** One attempt: resolves once the edge has answered the first ping, or once the socket closed. */
+function attempt(url: string, token: string, userId: string, name: string): Promise<Client> {
   const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } })
-  const client: Client = { ws, userId, onFrame: () => undefined }
-  ws.on("message", (data) => client.onFrame(JSON.parse(String(data)) as Record<string, unknown>))
-  ws.on("close", (code, reason) => {
-    client.closed = `${client.closed ?? ""}${code} ${String(reason)}`
+  const client: Client = { ws, userId, name, onFrame: () => undefined, frames: new Map() }
+  const openedAt = performance.now()
+  return new Promise((resolve) => {
+    ws.on("message", (data) => {
+      const f = JSON.parse(String(data)) as Record<string, unknown>
+      client.frames.set(String(f.type), (client.frames.get(String(f.type)) ?? 0) + 1)
+      if (f.type === "pong" && client.frames.get("pong") === 1) resolve(client)
+      client.onFrame(f)
+    })
+    // How the TCP connection ended under the WebSocket: a FIN, or a reset (ws reports neither).
+    let tcp = ""
+    ws.once("upgrade", (res) => {
+      const socket = res.socket
+      socket.once("end", () => {
+        tcp += " FIN received"
+      })
+      socket.once("error", (err: NodeJS.ErrnoException) => {
+        tcp += ` ${err.code ?? err.message}`
+      })
+      socket.once("close", () => {
+        tcp += `; ${socket.bytesRead} bytes read, ${socket.bytesWritten} written`
+      })
+    })
+    ws.on("close", (code, reason) => {
+      const seen = [...client.frames].map(([type, n]) => `${type} ${n}`).join(" ") || "none"
+      setImmediate(() => {
+        client.closed = `${client.closed ?? ""}${client.name}: ${code} ${String(reason)} ${(performance.now() - openedAt).toFixed(0)} ms after connecting (frames received: ${seen}; TCP:${tcp})`
+        resolve(client)
+      })
+    })
+    ws.on("error", (err) => {
+      // The client's own error (ws closes the socket itself, and reports 1006 for it).
+      client.closed = `${client.closed ?? ""}client error ${err.message}; `
+    })
+    // A socket that sends nothing within the first-frame deadline (10 s) is closed by the edge:
+    // a recipient that only listens would lose the rest of a slow run.
+    ws.once("open", () => ws.send('{"type":"ping"}'))
   })
-  ws.on("error", (err) => {
-    client.closed = `${err.message}; `
-  })
-  await new Promise((resolve, reject) => {
-    ws.once("open", resolve)
-    ws.once("error", reject)
-  })
-  // A socket that sends nothing within the first-frame deadline (10 s) is closed by the edge: a
-  // recipient that only listens would lose the rest of a slow run.
-  ws.send('{"type":"ping"}')
-  return client
+}
+
+async function open(url: string, token: string, userId: string, name: string): Promise<Client> {
+  for (let tries = 1; ; tries++) {
+    const client = await attempt(url, token, userId, name)
+    if (client.closed === undefined || tries === 5) return client
+    reopened.push(client.closed)
+    await new Promise((resolve) => setTimeout(resolve, 100 * tries))
+  }
 }
 
 const stack = await startTwoEdgeStack(limits)
@@ -99,10 +141,12 @@ try {
     )
   }
   const senders = await Promise.all(
-    convs.map((_, p) => open(edgeAUrl, users[2 * p]?.token ?? "", users[2 * p]?.id ?? "")),
+    convs.map((_, p) => open(edgeAUrl, users[2 * p]?.token ?? "", users[2 * p]?.id ?? "", `sender ${p}`)),
   )
   const recipients = await Promise.all(
-    convs.map((_, p) => open(edgeBUrl, users[2 * p + 1]?.token ?? "", users[2 * p + 1]?.id ?? "")),
+    convs.map((_, p) =>
+      open(edgeBUrl, users[2 * p + 1]?.token ?? "", users[2 * p + 1]?.id ?? "", `recipient ${p}`),
+    ),
   )
 
   // ---- baseline: raw JetStream publish loop, same window per "sender", from this process
@@ -233,6 +277,12 @@ try {
   const batches = after[0] - before[0]
   const persistSeconds = after[1] - before[1]
   const paced = await run(pacedRate)
+  // The edges' own count of the sockets they saw close, by close code (1006: no close frame).
+  const closesOn = async (http: string) =>
+    ((await (await fetch(`${http}/metrics`)).text()).match(/^cove_edge_closes_total\{.*$/gm) ?? [])
+      .map((l) => l.replace(/^cove_edge_closes_total/, ""))
+      .join(", ") || "none"
+  const closes = `edge A ${await closesOn(stack.edgeA.http)}; edge B ${await closesOn(stack.edgeB.http)}`
   const ms = (x: number) => `${x.toFixed(1)} ms`
   const lines = [
     `setup: ${pairs} senders on edge A, ${pairs} recipients on edge B (separate processes), ${perSender} messages each, ${WINDOW} in flight per sender`,
@@ -242,12 +292,13 @@ try {
     `  sequencer: ${batches} batches, ${(fast.delivered / batches).toFixed(1)} messages each, ${((1000 * persistSeconds) / batches).toFixed(1)} ms per batch in the persist function`,
     `  CPU per message by process (us): ${cpuPerMessage(cpuBefore, cpuAfter, fast.delivered)}`,
     `  edge A (senders) CPU per message: ${((fast.cpuA / fast.delivered) * 1e6).toFixed(0)} us = ${(fast.cpuA / fast.delivered / baselineCpuPerMsg).toFixed(2)}x baseline; edge B (recipients): ${((fast.cpuB / fast.delivered) * 1e6).toFixed(0)} us`,
-    `sockets closed by the edges during the runs: ${
+    `sockets closed during the runs: ${
       [...senders, ...recipients]
         .filter((c) => c.closed !== undefined)
         .map((c) => c.closed)
         .join(", ") || "none"
-    }`,
+    }; closes counted by the edges: ${closes}`,
+    `sockets opened again after closing before their first pong: ${reopened.join(", ") || "none"}`,
     `paced at ${pacedRate} msg/s: ${Math.round(paced.delivered / paced.seconds)} msg/s delivered; lost ${total - paced.delivered}, duplicated ${paced.duplicates}, seq gaps ${paced.gaps}; error frames: ${paced.errors}`,
     `  latency send -> delivered: p50 ${ms(percentile(paced.latencies, 50))}, p90 ${ms(percentile(paced.latencies, 90))}, p99 ${ms(percentile(paced.latencies, 99))}`,
   ]

@@ -11,6 +11,8 @@ import { descendants, startProgram } from "../test/support/processes"
 
 const root = join(import.meta.dirname, "..")
 const PATH = process.env.PATH ?? "/usr/bin:/bin"
+/** The stack's and the edges' log level: "info" logs every socket the edges close, and why. */
+const logLevel = process.env.COVE_BENCH_LOG_LEVEL ?? "warn"
 
 export type Edge = { readonly url: string; readonly http: string; readonly pid: number }
 
@@ -41,7 +43,7 @@ export async function startTwoEdgeStack(edgeEnv: Record<string, string>): Promis
     ["infra/start.ts"],
     {
       PATH,
-      LOG_LEVEL: "warn",
+      LOG_LEVEL: logLevel,
       COVE_DATA_DIR: dataDir,
       COVE_STACK_FILE: process.env.COVE_STACK_FILE ?? "./stack.yml",
       COVE_GATEWAY_PORT: "0",
@@ -60,7 +62,7 @@ export async function startTwoEdgeStack(edgeEnv: Record<string, string>): Promis
     await edgeB?.exited
     cove.child.kill("SIGINT")
     await cove.exited
-    // The stack's log (LOG_LEVEL=warn), to find out why a run went wrong.
+    // The stack's log (COVE_BENCH_LOG_LEVEL, warn by default), to find out why a run went wrong.
     if (process.env.COVE_BENCH_STACK_LOG !== undefined)
       await writeFile(
         process.env.COVE_BENCH_STACK_LOG,
@@ -77,7 +79,7 @@ export async function startTwoEdgeStack(edgeEnv: Record<string, string>): Promis
     const edgeBPort = await freePort()
     edgeB = startProgram(process.execPath, [join(root, "build/gateway.mjs")], {
       PATH,
-      LOG_LEVEL: "warn",
+      LOG_LEVEL: logLevel,
       NATS_URL: natsUrl,
       COVE_EDGE_PORT: String(edgeBPort),
       COVE_FUNCTIONS_URL: gateway,

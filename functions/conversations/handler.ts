@@ -69,9 +69,28 @@ async function requireRole(
 ): Promise<Role> {
   const role = await p.conversations.roleOf(conv, caller.userId)
   if (role === undefined) throw new AppError("NOT_FOUND", "No such conversation.")
-  if (allowed !== undefined && !allowed.includes(role)) {
-    throw new AppError("FORBIDDEN", `Only ${allowed.join(" or ")}s may do this.`)
-  }
+  if (allowed !== undefined) requireAllowed(role, allowed)
+  return role
+}
+
+function requireAllowed(role: Role, allowed: readonly Role[]): void {
+  if (!allowed.includes(role)) throw new AppError("FORBIDDEN", `Only ${allowed.join(" or ")}s may do this.`)
+}
+
+/**
+ * A change to a group's members or title by someone with one of `allowed` roles. Membership is
+ * checked first (non-members learn nothing, not even the kind), then the kind (a direct
+ * conversation has no roles to fail on), then the role.
+ */
+async function requireGroupRole(
+  p: ConversationPorts,
+  conv: string,
+  caller: Caller,
+  allowed: readonly Role[],
+): Promise<Role> {
+  const role = await requireRole(p, conv, caller)
+  await requireGroup(p, conv)
+  requireAllowed(role, allowed)
   return role
 }
 
@@ -158,8 +177,7 @@ export async function members(
 }
 
 export async function addMembers(conv: string, ids: readonly string[], caller: Caller, p: ConversationPorts) {
-  await requireRole(p, conv, caller, ["owner", "admin"])
-  await requireGroup(p, conv)
+  await requireGroupRole(p, conv, caller, ["owner", "admin"])
   await requireActive(p, ids)
   const added = await p.conversations.addMembers(conv, ids, p.now(), p.maxMembers)
   if (added === "full") {
@@ -172,8 +190,7 @@ export async function addMembers(conv: string, ids: readonly string[], caller: C
 }
 
 export async function removeMember(conv: string, userId: string, caller: Caller, p: ConversationPorts) {
-  const callerRole = await requireRole(p, conv, caller, ["owner", "admin"])
-  await requireGroup(p, conv)
+  const callerRole = await requireGroupRole(p, conv, caller, ["owner", "admin"])
   const targetRole = await p.conversations.roleOf(conv, userId)
   if (targetRole === undefined) throw new AppError("NOT_FOUND", "That user is not a member.")
   if (targetRole === "owner" || (targetRole === "admin" && callerRole !== "owner")) {
@@ -193,8 +210,7 @@ export async function leave(conv: string, caller: Caller, p: ConversationPorts) 
 }
 
 export async function rename(conv: string, title: string, caller: Caller, p: ConversationPorts) {
-  await requireRole(p, conv, caller, ["owner", "admin"])
-  await requireGroup(p, conv)
+  await requireGroupRole(p, conv, caller, ["owner", "admin"])
   await p.conversations.rename(conv, title)
   await p.membership.updated({ conv, title, by: caller.userId })
   return get(conv, caller, p)
@@ -207,8 +223,9 @@ export async function setRole(
   caller: Caller,
   p: ConversationPorts,
 ) {
-  await requireRole(p, conv, caller, ["owner"])
-  await requireGroup(p, conv)
+  await requireGroupRole(p, conv, caller, ["owner"])
+  if ((await p.conversations.roleOf(conv, userId)) === "owner")
+    throw new AppError("FORBIDDEN", "The owner's role cannot be changed.")
   if (!(await p.conversations.setRole(conv, userId, role)))
     throw new AppError("NOT_FOUND", "That user is not a member.")
   await p.membership.updated({ conv, role: { user: userId, role }, by: caller.userId })

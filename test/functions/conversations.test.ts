@@ -94,6 +94,21 @@ t.test("conversations over HTTP, with real tokens, PostgreSQL and NATS", async (
       (await errorOf(await call(alice, "POST", "/", { kind: "direct", members: [alice.id] }))).code,
       "INVALID_INPUT",
     )
+    // A direct conversation has fixed members and no title: said as such, not as a missing role.
+    const fixed = await errorOf(await call(alice, "PATCH", `/${created.id}`, { title: "ours" }))
+    t.match(fixed, { status: 400, code: "INVALID_INPUT", message: /fixed members/ })
+    t.match(await errorOf(await call(alice, "POST", `/${created.id}/members`, { members: [carol.id] })), {
+      status: 400,
+      code: "INVALID_INPUT",
+    })
+    t.match(
+      await errorOf(await call(carol, "PATCH", `/${created.id}`, { title: "theirs" })),
+      {
+        status: 404,
+        code: "NOT_FOUND",
+      },
+      "a non-member learns nothing, not even the kind",
+    )
   })
 
   t.test("groups: roles, members, rename, leave, and the member limit", async (t) => {
@@ -150,6 +165,11 @@ t.test("conversations over HTTP, with real tokens, PostgreSQL and NATS", async (
       "a removed member sees nothing",
     )
     t.equal((await errorOf(await call(bob, "DELETE", `/${id}/members/${alice.id}`))).code, "FORBIDDEN")
+    t.match(await errorOf(await call(alice, "PATCH", `/${id}/members/${alice.id}`, { role: "member" })), {
+      status: 403,
+      code: "FORBIDDEN",
+      message: /owner's role/,
+    })
 
     t.equal((await call(alice, "POST", `/${id}/leave`)).status, 200)
     t.equal((await jsonOf(await call(bob, "GET", `/${id}`))).role, "owner", "the admin inherits ownership")

@@ -28,7 +28,7 @@ import WebSocket from "ws"
 import { signAccessToken } from "../functions/auth/access-tokens"
 import { openSigningKey, parseKeyEncryptionKey } from "../functions/auth/signing-keys"
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../lib/protocol/tokens"
-import { cpuSeconds, metricSum, percentile, startTwoEdgeStack } from "./two-edge-stack"
+import { cpuSeconds, functionPoster, metricSum, percentile, startTwoEdgeStack } from "./two-edge-stack"
 
 const IN_FLIGHT = 50
 const DELIVERY_DEADLINE_MS = 30_000
@@ -239,19 +239,7 @@ async function main(members: number, messages: number, burst: number, workerCoun
   const stack = await startTwoEdgeStack(limits)
   const procs: WorkerHandle[] = []
   try {
-    const post = async (path: string, body: unknown, token?: string) => {
-      const res = await fetch(`${stack.gateway}/function/${path}`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
-        },
-        body: JSON.stringify(body),
-      })
-      if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`)
-      // biome-ignore lint/suspicious/noExplicitAny: a script reading JSON answers it just made.
-      return (await res.json()) as Record<string, any>
-    }
+    const post = functionPoster(stack.gateway)
     // The first account through the auth function: it also makes the stack's signing key.
     const admin = await post("auth/register", { username: "owner", password: "correct horse battery" })
     const ownerToken = admin.access_token as string

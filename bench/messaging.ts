@@ -15,6 +15,7 @@ import {
   cpuByProcess,
   cpuPerMessage,
   cpuSeconds,
+  functionPoster,
   metricSum,
   percentile,
   startTwoEdgeStack,
@@ -105,19 +106,7 @@ try {
   const { gateway, natsUrl } = stack
   const edgeAUrl = stack.edgeA.url
   const edgeBUrl = stack.edgeB.url
-  const post = async (path: string, body: unknown, token?: string) => {
-    const res = await fetch(`${gateway}/function/${path}`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
-      },
-      body: JSON.stringify(body),
-    })
-    if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`)
-    // biome-ignore lint/suspicious/noExplicitAny: a script reading JSON answers it just made.
-    return (await res.json()) as Record<string, any>
-  }
+  const post = functionPoster(gateway)
   const admin = await post("auth/register", { username: "admin", password: "correct horse battery" })
   const users: { id: string; token: string }[] = []
   for (let i = 0; i < pairs * 2; i += 4) {

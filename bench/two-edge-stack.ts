@@ -124,6 +124,23 @@ export async function startTwoEdgeStack(edgeEnv: Record<string, string>): Promis
 }
 
 /** CPU seconds used so far by a process (user + system), from /proc. */
+/** POSTs JSON to a function of the stack (with a bearer token if given) and answers its JSON. */
+export function functionPoster(gateway: string) {
+  return async (path: string, body: unknown, token?: string) => {
+    const res = await fetch(`${gateway}/function/${path}`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      },
+      body: JSON.stringify(body),
+    })
+    if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`)
+    // biome-ignore lint/suspicious/noExplicitAny: a script reading JSON answers it just made.
+    return (await res.json()) as Record<string, any>
+  }
+}
+
 export async function cpuSeconds(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, "utf8")
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")

@@ -1,28 +1,27 @@
-import { bearerToken } from "../../lib/auth/verify-access-token"
-import type { FnRequest, RouteHandler } from "../../lib/function/harness"
+import { authed } from "../../lib/function/authed"
+import type { RouteHandler } from "../../lib/function/harness"
 import { parseInput } from "../../lib/function/input"
-import type { Authenticator, Caller } from "../../lib/ports"
+import type { Authenticator } from "../../lib/ports"
 import { history, type MessagesPorts, send, submit } from "./handler"
 import { editInput, historyQuery, reactionInput, readInput, recallInput, sendInput } from "./input"
 
 export type Ports = MessagesPorts & { readonly auth: Authenticator }
 
-const caller = (req: FnRequest, p: Ports): Promise<Caller> =>
-  p.auth.authenticate(bearerToken(req.headers.authorization))
-
 export const routes: ReadonlyArray<readonly ["GET" | "POST", string, RouteHandler<Ports>]> = [
   [
     "GET",
     "/",
-    async (req, p) => ({ body: await history(parseInput(historyQuery, req.query), await caller(req, p), p) }),
+    authed<Ports>(async (req, p, who) => ({
+      body: await history(parseInput(historyQuery, req.query), who, p),
+    })),
   ],
   [
     "POST",
     "/",
-    async (req, p) => ({
+    authed<Ports>(async (req, p, who) => ({
       status: 202,
-      body: await send(parseInput(sendInput, req.body), await caller(req, p), req.requestId, p),
-    }),
+      body: await send(parseInput(sendInput, req.body), who, req.requestId, p),
+    })),
   ],
   ...(
     [
@@ -36,10 +35,10 @@ export const routes: ReadonlyArray<readonly ["GET" | "POST", string, RouteHandle
       [
         "POST",
         path,
-        async (req: FnRequest, p: Ports) => ({
+        authed<Ports>(async (req, p, who) => ({
           status: 202,
-          body: await submit(parse(req.body), await caller(req, p), req.requestId, p),
-        }),
+          body: await submit(parse(req.body), who, req.requestId, p),
+        })),
       ] as const,
   ),
 ]

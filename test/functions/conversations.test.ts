@@ -269,6 +269,20 @@ t.test("conversations over HTTP, with real tokens, PostgreSQL and NATS", async (
     t.equal((await errorOf(await call({ token: "not.a.token" }, "GET", "/"))).code, "AUTH_TOKEN_INVALID")
     t.equal((await errorOf(await call(erin, "GET", "/no-such-conv/members"))).code, "NOT_FOUND")
     t.equal((await errorOf(await call(erin, "GET", "/bad.id"))).code, "INVALID_INPUT")
+    // Without a token, bad input still gets the auth answer: the caller is checked first.
+    for (const [method, path, body] of [
+      ["GET", "/bad.id", undefined],
+      ["GET", "/?limit=-1", undefined],
+      ["PATCH", "/bad.id", { title: 42 }],
+      ["POST", "/bad.id/members", { members: "nobody" }],
+      ["PATCH", "/bad.id/members/not-a-user", { role: "emperor" }],
+    ] as const) {
+      t.equal(
+        (await errorOf(await call(undefined, method, path, body))).code,
+        "AUTH_REQUIRED",
+        `${method} ${path}`,
+      )
+    }
     t.equal(
       (await errorOf(await call(erin, "POST", "/", { kind: "group", members: [] }))).code,
       "INVALID_INPUT",

@@ -229,5 +229,18 @@ t.test("messages: integrator sends are durable and idempotent; history pages bot
       "INVALID_INPUT",
     )
     t.equal((await errorOf(await call(alice, "GET", "/"))).code, "INVALID_INPUT")
+    // Without a token, bad input still gets the auth answer: the caller is checked first.
+    for (const [method, path, body] of [
+      ["GET", "/", undefined],
+      ["POST", "/", { id: "not-a-uuid" }],
+      ["POST", "/edits", {}],
+    ] as const) {
+      const res = await fetch(`${base}${path}`, {
+        method,
+        headers: { "content-type": "application/json" },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      })
+      t.equal((await errorOf(res)).code, "AUTH_REQUIRED", `${method} ${path}`)
+    }
   })
 })

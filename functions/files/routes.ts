@@ -1,8 +1,8 @@
-import { bearerToken } from "../../lib/auth/verify-access-token"
 import { AppError } from "../../lib/errors"
+import { authed } from "../../lib/function/authed"
 import type { FnRequest, RouteHandler } from "../../lib/function/harness"
 import { parseInput } from "../../lib/function/input"
-import type { Authenticator, Caller } from "../../lib/ports"
+import type { Authenticator } from "../../lib/ports"
 import { abort, complete, createUpload, download, type FilesPorts, sweep } from "./handler"
 import { completeInput, fileParam, uploadInput } from "./input"
 
@@ -12,8 +12,6 @@ export type Ports = FilesPorts & {
   readonly sweepDue: (now: Date) => boolean
 }
 
-const caller = (req: FnRequest, p: Ports): Promise<Caller> =>
-  p.auth.authenticate(bearerToken(req.headers.authorization))
 const fileId = (req: FnRequest) => parseInput(fileParam, req.params.id)
 
 /** Our answers about a file are never sniffed into something runnable, nor cached by proxies. */
@@ -23,8 +21,8 @@ export const routes: ReadonlyArray<readonly ["GET" | "POST", string, RouteHandle
   [
     "POST",
     "/uploads",
-    async (req, p) => {
-      const answer = await createUpload(parseInput(uploadInput, req.body), await caller(req, p), p)
+    authed<Ports>(async (req, p, who) => {
+      const answer = await createUpload(parseInput(uploadInput, req.body), who, p)
       if (p.sweepDue(p.now())) {
         // Housekeeping must not fail the upload it rides on; the next interval tries again.
         await sweep(p).then(
@@ -34,41 +32,41 @@ export const routes: ReadonlyArray<readonly ["GET" | "POST", string, RouteHandle
       }
       // The answer holds presigned URLs: it is sent, never logged.
       return { status: 201, body: answer, headers: SAFE_HEADERS }
-    },
-  ],
-  [
-    "POST",
-    "/:id/complete",
-    async (req, p) => ({
-      body: await complete(fileId(req), parseInput(completeInput, req.body), await caller(req, p), p),
-      headers: SAFE_HEADERS,
     }),
   ],
   [
     "POST",
+    "/:id/complete",
+    authed<Ports>(async (req, p, who) => ({
+      body: await complete(fileId(req), parseInput(completeInput, req.body), who, p),
+      headers: SAFE_HEADERS,
+    })),
+  ],
+  [
+    "POST",
     "/:id/abort",
-    async (req, p) => {
-      await abort(fileId(req), await caller(req, p), p)
+    authed<Ports>(async (req, p, who) => {
+      await abort(fileId(req), who, p)
       return { status: 204, headers: SAFE_HEADERS }
-    },
+    }),
   ],
   [
     "GET",
     "/:id",
-    async (req, p) => {
-      const answer = await download(fileId(req), await caller(req, p), p)
+    authed<Ports>(async (req, p, who) => {
+      const answer = await download(fileId(req), who, p)
       if ((req.headers.accept ?? "").includes("application/json"))
         return { body: answer, headers: SAFE_HEADERS }
       return { status: 302, headers: { ...SAFE_HEADERS, location: answer.url } }
-    },
+    }),
   ],
   [
     "GET",
     "/:id/thumbnail",
-    async (req, p) => {
-      const answer = await download(fileId(req), await caller(req, p), p)
+    authed<Ports>(async (req, p, who) => {
+      const answer = await download(fileId(req), who, p)
       if (answer.thumbnail === undefined) throw new AppError("NOT_FOUND", "This file has no thumbnail.")
       return { status: 302, headers: { ...SAFE_HEADERS, location: answer.thumbnail.url } }
-    },
+    }),
   ],
 ]

@@ -258,6 +258,19 @@ t.test("files through the embedded store (s3rver), with real tokens, PostgreSQL 
     t.match(await errorOf(await declare(alice, { name: "a\u0000b" })), { status: 400, code: "INVALID_INPUT" })
     t.match(await errorOf(await declare(alice, { sha256: "abc" })), { status: 400, code: "INVALID_INPUT" })
     t.match(await errorOf(await call(alice, "POST", "/uploads", {})), { status: 400, code: "INVALID_INPUT" })
+    // Without a token, bad input still gets the auth answer: the caller is checked first.
+    for (const [method, path] of [
+      ["POST", "/uploads"],
+      ["POST", "/bad.id/complete"],
+      ["GET", "/bad.id"],
+    ] as const) {
+      const res = await fetch(`${base}${path}`, {
+        method,
+        headers: { "content-type": "application/json" },
+        ...(method === "POST" ? { body: JSON.stringify({ size: -1 }) } : {}),
+      })
+      t.match(await errorOf(res), { status: 401, code: "AUTH_REQUIRED" }, `${method} ${path}`)
+    }
   })
 
   t.test("complete refuses and deletes what differs from the declaration", async (t) => {

@@ -93,7 +93,11 @@ export async function buildAll(): Promise<string[]> {
   const staging = `${out}.next-${process.pid}`
   const previous = `${out}.old-${process.pid}`
   await rm(staging, { recursive: true, force: true })
-  const built = await buildInto(staging)
+  const built = await buildInto(staging).catch(async (err: unknown) => {
+    // A failed build (a syntax error esbuild reports, say) leaves no half-written folder behind.
+    await rm(staging, { recursive: true, force: true })
+    throw err
+  })
   await rename(out, previous).catch((err: NodeJS.ErrnoException) => {
     // The first build has nothing to move away.
     if (err.code !== "ENOENT") throw err
@@ -198,7 +202,9 @@ async function buildInto(staging: string): Promise<string[]> {
   built.push("sdk/cove-sdk.js", "sdk/cove-sdk.node.js")
   jobs.push(buildWebApp(join(staging, "web")))
   built.push("web/main.js")
-  await Promise.all(jobs)
+  // Every job ends before a failure is reported, so nothing writes into the folder after it is removed.
+  const failed = (await Promise.allSettled(jobs)).find((r) => r.status === "rejected")
+  if (failed !== undefined) throw failed.reason
   return built
 }
 

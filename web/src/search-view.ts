@@ -1,15 +1,7 @@
 /** Search across the user's conversations; results show snippets with the matches marked. */
+import type { SearchHit } from "../../sdk/src/index"
 import { el, formatTime, on } from "./dom"
 import { parseSnippet } from "./snippet"
-
-export type SearchHit = {
-  readonly conv: string
-  readonly seq: number
-  readonly id: string
-  readonly from: string
-  readonly ts: string
-  readonly snippet: string
-}
 
 export type SearchActions = {
   search(q: string): Promise<readonly SearchHit[]>

@@ -229,7 +229,12 @@ async function bare(): Promise<void> {
   const reply = (): HttpReply => ({ status: 404, contentType: "text/plain", body: "" })
   const transport = createUwsTransport<null>(
     loadNativeUws(),
-    { hardMaxPayloadBytes: 65_536, idleTimeoutS: 120, hardMaxBackpressureBytes: 1_048_576 },
+    {
+      hardMaxPayloadBytes: 65_536,
+      idleTimeoutS: 120,
+      hardMaxBackpressureBytes: 1_048_576,
+      droppedClose: { code: 4010, reason: "SLOW_CONSUMER" },
+    },
     {
       upgrade: async () => ({ accept: true, data: null }),
       open: (socket) => socket.send('{"type":"hello"}'),

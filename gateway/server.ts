@@ -8,6 +8,7 @@ import { PROMETHEUS_CONTENT_TYPE } from "../lib/metrics"
 import { Conn, type Connections } from "./connections"
 import type { Admission } from "./door"
 import type { EdgeMetrics } from "./metrics"
+import { closeCodeOf } from "./session"
 import {
   createUwsTransport,
   type HttpReply,
@@ -51,6 +52,7 @@ export function createEdgeServer(o: EdgeServerOptions): Transport {
       idleTimeoutS: Math.round(o.idleTimeoutMs / 1000),
       // The edge closes readers past maxBackpressureBytes (4010); uWS would silently drop sends.
       hardMaxBackpressureBytes: o.maxBackpressureBytes * 2,
+      droppedClose: { code: closeCodeOf("SLOW_CONSUMER"), reason: "SLOW_CONSUMER" },
     },
     {
       upgrade: async (req) => {

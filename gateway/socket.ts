@@ -61,6 +61,8 @@ export type TransportLimits = {
   readonly idleTimeoutS: number
   /** uWS drops sends above this; the edge closes slow readers before it is reached. */
   readonly hardMaxBackpressureBytes: number
+  /** The close sent when uWS dropped a frame all the same. */
+  readonly droppedClose: { readonly code: number; readonly reason: string }
 }
 
 export type Transport = {
@@ -111,26 +113,79 @@ const decoder = new TextDecoder()
  */
 type UserData<D> = { readonly cove: UwsSocket<D> }
 
+/**
+ * Sockets with frames waiting, written together once per event-loop turn. Outside its own
+ * callbacks uWS writes each corked send with its own system call; the edge's acks come from NATS
+ * callbacks, a few per socket per turn, so one write per socket per turn saves most of them.
+ */
+class SendQueue<D> {
+  private readonly waiting = new Set<UwsSocket<D>>()
+
+  constructor(private readonly dropped: { readonly code: number; readonly reason: string }) {}
+
+  add(socket: UwsSocket<D>): void {
+    if (this.waiting.size === 0) setImmediate(this.flush)
+    this.waiting.add(socket)
+  }
+
+  private readonly flush = (): void => {
+    const sockets = [...this.waiting]
+    this.waiting.clear()
+    for (const socket of sockets) {
+      // uWS dropped a frame (its hard backpressure limit): the client must reconnect and fill
+      // the gap from history, so it is told to, like a reader the edge finds too slow.
+      if (!socket.writeQueued()) socket.close(this.dropped.code, this.dropped.reason)
+    }
+  }
+}
+
 /** The port of one connection, created at upgrade; `ws` is set on open and cleared on close. */
 class UwsSocket<D> implements Socket<D> {
   ws: Uws.WebSocket<UserData<D>> | null = null
   closed = false
-  constructor(readonly data: D) {}
+  private queued: string[] = []
+  private queuedBytes = 0
+
+  constructor(
+    readonly data: D,
+    private readonly queue: SendQueue<D>,
+  ) {}
 
   send(text: string): number {
     const ws = this.ws
     if (ws === null || this.closed) return 0
-    let status = 0
+    if (this.queued.length === 0) this.queue.add(this)
+    this.queued.push(text)
+    // An estimate (UTF-16 units, not bytes): the limit is a policy, not a precise budget.
+    this.queuedBytes += text.length
+    return ws.getBufferedAmount() + this.queuedBytes
+  }
+
+  /** Writes the queued frames in one cork; false if uWS dropped one (backpressure limit). */
+  writeQueued(): boolean {
+    const ws = this.ws
+    const frames = this.queued
+    this.queued = []
+    this.queuedBytes = 0
+    if (ws === null || this.closed || frames.length === 0) return true
+    let ok = true
     ws.cork(() => {
-      status = ws.send(text, false, false)
+      for (const text of frames) {
+        // 2: dropped because the backpressure limit was reached.
+        if (ws.send(text, false, false) === 2) {
+          ok = false
+          break
+        }
+      }
     })
-    // 2: dropped because the backpressure limit was reached.
-    return status === 2 ? Number.POSITIVE_INFINITY : ws.getBufferedAmount()
+    return ok
   }
 
   close(code: number, reason: string): void {
     const ws = this.ws
     if (ws === null || this.closed) return
+    // What was queued before the close (an error frame saying why, say) goes first.
+    this.writeQueued()
     ws.cork(() => ws.end(code, reason))
   }
 
@@ -158,6 +213,7 @@ export function createUwsTransport<D>(
 ): Transport {
   let listenSocket: Uws.us_listen_socket | null = null
   const app = uws.App()
+  const sendQueue = new SendQueue<D>(limits.droppedClose)
 
   app.ws<UserData<D>>(WS_PATH, {
     maxPayloadLength: limits.hardMaxPayloadBytes,
@@ -184,7 +240,7 @@ export function createUwsTransport<D>(
           if (aborted) return
           res.cork(() => {
             if (verdict.accept) {
-              const data: UserData<D> = { cove: new UwsSocket(verdict.data) }
+              const data: UserData<D> = { cove: new UwsSocket(verdict.data, sendQueue) }
               res.upgrade(data, key, protocol, extensions, context)
             } else replyHttp(res, verdict.reply)
           })

@@ -18,8 +18,9 @@ export function pgSearchIndex(pool: pg.Pool): SearchIndex {
       if (docs.length === 0) return
       // Whole rows are upserted, changes update existing rows; a batch names each row once, so
       // the two parts never touch the same row. Older versions never overwrite newer ones.
-      await pool.query(
-        `WITH u AS (
+      await pool.query({
+        name: "cove_index_write",
+        text: `WITH u AS (
            SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[], $4::text[], $5::timestamptz[],
                                 $6::bigint[], $7::text[], $8::text[])
              AS u(conversation_id, message_id, seq, sender_id, sent_at, version, content, tsv)
@@ -38,7 +39,7 @@ export function pgSearchIndex(pool: pg.Pool): SearchIndex {
            FROM u
           WHERE u.seq IS NULL AND d.conversation_id = u.conversation_id AND d.message_id = u.message_id
             AND d.version <= u.version`,
-        [
+        values: [
           docs.map((d) => d.conv),
           docs.map((d) => d.id),
           docs.map((d) => d.seq ?? null),
@@ -48,7 +49,7 @@ export function pgSearchIndex(pool: pg.Pool): SearchIndex {
           docs.map((d) => d.content),
           docs.map((d) => d.vector),
         ],
-      )
+      })
     },
   }
 }

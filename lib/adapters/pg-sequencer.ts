@@ -51,6 +51,7 @@ async function applyBatch(
 
   const reads: Statement[] = [
     {
+      name: "cove_sequencer_known",
       text: `SELECT ${EVENT_COLUMNS} FROM messages
               WHERE (sender_id, id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))`,
       values: [seqEvents.map((e) => e.from), seqEvents.map((e) => e.id)],
@@ -58,6 +59,7 @@ async function applyBatch(
     // Membership and roles, checked in the same transaction as the writes: a member removed
     // after the edge let an event through cannot act any more.
     {
+      name: "cove_sequencer_members",
       text: `SELECT conversation_id, user_id::text AS user_id, role FROM conversation_members
               WHERE (conversation_id, user_id::text) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
       values: [events.map((e) => e.conv), events.map((e) => e.from)],
@@ -65,6 +67,7 @@ async function applyBatch(
   ]
   if (targetIds.length > 0)
     reads.push({
+      name: "cove_sequencer_targets",
       text: `SELECT conversation_id, id, sender_id, kind, recalled_at IS NOT NULL AS recalled FROM messages
               WHERE (conversation_id, id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))`,
       values: [targetIds.map((t) => t[0]), targetIds.map((t) => t[1])],
@@ -72,6 +75,7 @@ async function applyBatch(
   // The files that messages and edits point at. FOR SHARE keeps them from being deleted before the commit.
   if (fileIds.size > 0)
     reads.push({
+      name: "cove_sequencer_files",
       text: `SELECT id, conversation_id, owner_id::text AS owner_id, status = 'ready' AS ready FROM files
               WHERE id = ANY($1::text[]) FOR SHARE`,
       values: [[...fileIds]],
@@ -184,6 +188,7 @@ function insertEvents(accepted: readonly SeqEvent[]): Statement[] {
   if (accepted.length === 0) return []
   return [
     {
+      name: "cove_sequencer_insert",
       text: `WITH batch AS (
                SELECT u.*, row_number() OVER (PARTITION BY u.conv ORDER BY u.ord) AS rn,
                       count(*) OVER (PARTITION BY u.conv) AS n
@@ -248,6 +253,7 @@ function effects(accepted: readonly SeqEvent[], now: Date): Statement[] {
   if (edits.size > 0) {
     const list = [...edits.values()]
     out.push({
+      name: "cove_sequencer_edit",
       text: `UPDATE messages m SET body = u.body, edited_at = $5, edited_by = u.by
                FROM unnest($1::text[], $2::uuid[], $3::jsonb[], $4::text[]) AS u(conv, target, body, by)
               WHERE m.conversation_id = u.conv AND m.id = u.target AND m.kind = 'message'`,
@@ -266,11 +272,13 @@ function effects(accepted: readonly SeqEvent[], now: Date): Statement[] {
     out.push(
       e.op === "add"
         ? {
+            name: "cove_sequencer_reaction_add",
             text: `INSERT INTO reactions (conversation_id, message_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4, $5)
                    ON CONFLICT DO NOTHING`,
             values: [e.conv, e.target, e.from, e.emoji, now],
           }
         : {
+            name: "cove_sequencer_reaction_remove",
             text: "DELETE FROM reactions WHERE conversation_id = $1 AND message_id = $2 AND user_id = $3 AND emoji = $4",
             values: [e.conv, e.target, e.from, e.emoji],
           },
@@ -281,6 +289,7 @@ function effects(accepted: readonly SeqEvent[], now: Date): Statement[] {
     // A recall removes the content for everyone: body, edits' bodies and reactions.
     out.push(
       {
+        name: "cove_sequencer_recall",
         text: `UPDATE messages m SET body = NULL, recalled_at = $3
                  FROM unnest($1::text[], $2::uuid[]) AS u(conv, target)
                 WHERE m.conversation_id = u.conv
@@ -288,6 +297,7 @@ function effects(accepted: readonly SeqEvent[], now: Date): Statement[] {
         values: [list.map((x) => x.conv), list.map((x) => x.target), now],
       },
       {
+        name: "cove_sequencer_recall_reactions",
         text: `DELETE FROM reactions r USING unnest($1::text[], $2::uuid[]) AS u(conv, target)
                 WHERE r.conversation_id = u.conv AND r.message_id = u.target`,
         values: [list.map((x) => x.conv), list.map((x) => x.target)],
@@ -306,6 +316,7 @@ function moveReads(wanted: readonly { conv: string; user: string; seq: number }[
   if (wanted.length === 0) return []
   return [
     {
+      name: "cove_sequencer_reads",
       text: `UPDATE conversation_members m
                 SET last_read_seq = LEAST(u.seq, coalesce(h.last_seq, 0))
                FROM unnest($1::text[], $2::uuid[], $3::bigint[]) AS u(conv, usr, seq)

@@ -42,7 +42,22 @@ export async function advisoryXactLock(client: pg.PoolClient, name: string): Pro
   await client.query("SELECT pg_advisory_xact_lock(hashtext($1 || '.' || current_schema()))", [name])
 }
 
-export type Statement = { readonly text: string; readonly values?: readonly unknown[] }
+/**
+ * `name` makes it a prepared statement: parsed and planned once per connection instead of on
+ * every run. Only for statements whose text never varies (values go in parameters); the sequencer's
+ * and the indexer's batches are small at moderate load, when planning is much of their cost.
+ */
+export type Statement = {
+  readonly text: string
+  readonly values?: readonly unknown[]
+  readonly name?: string
+}
+
+function run(client: pg.PoolClient, s: Statement): Promise<pg.QueryResult> {
+  return s.name === undefined
+    ? client.query(s.text, s.values as unknown[] | undefined)
+    : client.query({ name: s.name, text: s.text, values: (s.values ?? []) as unknown[] })
+}
 
 /**
  * Runs statements in order. On a pool made with `pipeline: true` they are written together and
@@ -54,9 +69,9 @@ export async function queryAll(
   statements: readonly Statement[],
 ): Promise<pg.QueryResult[]> {
   if ((client as pg.PoolClient & { pipeline?: boolean }).pipeline === true)
-    return Promise.all(statements.map((s) => client.query(s.text, s.values as unknown[] | undefined)))
+    return Promise.all(statements.map((s) => run(client, s)))
   const results: pg.QueryResult[] = []
-  for (const s of statements) results.push(await client.query(s.text, s.values as unknown[] | undefined))
+  for (const s of statements) results.push(await run(client, s))
   return results
 }
 

@@ -17,6 +17,12 @@ export async function startConnector(options: {
   stack: Stack
   /** Base URL of the gateway serving /function/<name>. */
   gatewayUrl: string
+  /**
+   * Where to POST a function's batches, if not through the gateway: the local stack sends them
+   * straight to the function's process, as a connector in Kubernetes may call the function's
+   * service. Undefined while the function is restarting (the batch is retried).
+   */
+  functionUrl?: (name: string) => string | undefined
   registry: Registry
   log: Logger
 }): Promise<Connector> {
@@ -42,7 +48,10 @@ export async function startConnector(options: {
           durable,
           consumer: await js.consumers.get(topic.stream, durable),
           js,
-          functionUrl: `${options.gatewayUrl}/function/${fn.name}`,
+          functionUrl: () =>
+            options.functionUrl === undefined
+              ? `${options.gatewayUrl}/function/${fn.name}`
+              : options.functionUrl(fn.name),
           metrics,
           log,
         })

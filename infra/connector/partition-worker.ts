@@ -17,7 +17,7 @@ export type WorkerOptions = {
   readonly consumer: Consumer
   readonly durable: string
   readonly js: JetStreamClient
-  readonly functionUrl: string
+  readonly functionUrl: () => string | undefined
   readonly metrics: ConnectorMetrics
   readonly log: Logger
 }
@@ -124,7 +124,7 @@ export class PartitionWorker {
     for (let attempt = Math.max(0, priorAttempts); ; attempt++) {
       const started = performance.now()
       const outcome = await invokeBatch({
-        url: this.o.functionUrl,
+        url: this.o.functionUrl(),
         functionName: this.o.fn.name,
         stream: topic.stream,
         consumer: this.o.durable,

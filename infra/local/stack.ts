@@ -214,7 +214,20 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
     // Browsers upload straight to the store from the web app's origin.
     await ensureBucket(s3, o.s3.bucket, [gatewayUrl, `http://localhost:${runtime.port}`])
     s3.destroy()
-    const connector = await startConnector({ nc, stack: o.stack, gatewayUrl, registry, log })
+    const byName = new Map(functions.map((f) => [f.spec.name, f]))
+    const connector = await startConnector({
+      nc,
+      stack: o.stack,
+      gatewayUrl,
+      // Straight to each function's process: the runtime's proxy hop cost the connector's process
+      // as much CPU per batch as the connector itself (docs/benchmarks.md).
+      functionUrl: (name) => {
+        const port = byName.get(name)?.port()
+        return port === undefined ? undefined : `http://127.0.0.1:${port}/`
+      },
+      registry,
+      log,
+    })
     stops.push(() => connector.stop())
 
     const startEdgeOn = async (port: number) => {

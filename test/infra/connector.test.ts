@@ -141,6 +141,37 @@ t.test("a failing function is retried with backoff until it answers", async (t) 
   t.match(registry.render(), /cove_connector_retries_total\{function="recorder",partition="0"\} 2/)
 })
 
+t.test("a function addressed directly is retried while it has no address (restarting)", async (t) => {
+  const nats = await withNats(t)
+  const nc = await connect({ servers: nats.url })
+  t.teardown(() => nc.close())
+  const fn = await recordingFunction(t)
+  const registry = new Registry()
+  const asked: string[] = []
+  const connector = await startConnector({
+    nc,
+    stack: stackFor(1, 5),
+    // Never used: every batch goes to the address below.
+    gatewayUrl: "http://127.0.0.1:9",
+    functionUrl: (name) => {
+      asked.push(name)
+      return asked.length <= 2 ? undefined : `${fn.url}/function/${name}`
+    },
+    registry,
+    log: testLog,
+  })
+  t.teardown(() => connector.stop())
+  await publish(nc, "test.in.0", { n: 7 })
+  await eventually(async () => (fn.state.batches.length === 1 ? true : undefined), "the batch, once reachable")
+  t.same(
+    fn.state.batches.flat().map((i) => i.data.n),
+    [7],
+  )
+  t.equal(fn.state.calls, 1, "no request while the function had no address")
+  t.same([...new Set(asked)], ["recorder"])
+  t.match(registry.render(), /cove_connector_retries_total\{function="recorder",partition="0"\} 2/)
+})
+
 t.test("a message that keeps failing is dead-lettered; the others go on, in order", async (t) => {
   const nats = await withNats(t)
   const nc = await connect({ servers: nats.url })

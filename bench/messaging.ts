@@ -175,6 +175,8 @@ try {
   async function run(ratePerSec: number | undefined) {
     const sentAt = new Map<string, number>()
     const latencies: number[] = []
+    // Where the time goes: send -> ack is the edge and JetStream; the rest is after the ack.
+    const ackLatencies: number[] = []
     const seen = new Map<string, Set<number>>()
     let duplicates = 0
     let delivered = 0
@@ -211,6 +213,8 @@ try {
         s.onFrame = (f) => {
           if (f.type === "error") errors.set(String(f.code), (errors.get(String(f.code)) ?? 0) + 1)
           if (f.type === "ack" || f.type === "error") {
+            const at = sentAt.get(String(f.id))
+            if (f.type === "ack" && at !== undefined) ackLatencies.push(performance.now() - at)
             inFlight--
             wake()
           }
@@ -247,6 +251,7 @@ try {
       duplicates,
       gaps,
       latencies,
+      ackLatencies,
       cpuA,
       cpuB,
       errors: [...errors].join(", ") || "none",
@@ -256,16 +261,25 @@ try {
   const persistMetrics = () =>
     Promise.all([
       metricSum(gateway, "cove_connector_batches_total", 'function="persist"'),
-      metricSum(gateway, "cove_function_duration_seconds_sum", 'function="persist"'),
+      metricSum(gateway, "cove_connector_batch_seconds_sum", 'function="persist"'),
     ])
-  const before = await persistMetrics()
+  /** The connector's batches to the sequencer during `work`, and the time of each POST. */
+  const sequencerDuring = async <T>(work: () => Promise<T>): Promise<[T, string]> => {
+    const before = await persistMetrics()
+    const result = await work()
+    const after = await persistMetrics()
+    const batches = after[0] - before[0]
+    const persistMs = (1000 * (after[1] - before[1])) / batches
+    return [
+      result,
+      `${batches} batches, ${(total / batches).toFixed(1)} messages and ${persistMs.toFixed(1)} ms each (POST to the persist function until its answer)`,
+    ]
+  }
   const cpuBefore = await cpuByProcess(stack)
-  const fast = await run(undefined)
+  const [fast, fastSequencer] = await sequencerDuring(() => run(undefined))
   const cpuAfter = await cpuByProcess(stack)
-  const after = await persistMetrics()
-  const batches = after[0] - before[0]
-  const persistSeconds = after[1] - before[1]
-  const paced = await run(pacedRate)
+  const [paced, pacedSequencer] = await sequencerDuring(() => run(pacedRate))
+  const cpuAfterPaced = await cpuByProcess(stack)
   // The edges' own count of the sockets they saw close, by close code (1006: no close frame).
   const closesOn = async (http: string) =>
     ((await (await fetch(`${http}/metrics`)).text()).match(/^cove_edge_closes_total\{.*$/gm) ?? [])
@@ -273,12 +287,15 @@ try {
       .join(", ") || "none"
   const closes = `edge A ${await closesOn(stack.edgeA.http)}; edge B ${await closesOn(stack.edgeB.http)}`
   const ms = (x: number) => `${x.toFixed(1)} ms`
+  const spread = (xs: number[]) =>
+    `p50 ${ms(percentile(xs, 50))}, p90 ${ms(percentile(xs, 90))}, p99 ${ms(percentile(xs, 99))}`
   const lines = [
     `setup: ${pairs} senders on edge A, ${pairs} recipients on edge B (separate processes), ${perSender} messages each, ${WINDOW} in flight per sender`,
     `raw JetStream publish loop (baseline): ${Math.round(total / baselineSeconds)} msg/s, ${(baselineCpuPerMsg * 1e6).toFixed(0)} us client CPU per message`,
     `as fast as possible: ${Math.round(fast.delivered / fast.seconds)} msg/s stored and delivered = ${(fast.delivered / fast.seconds / (total / baselineSeconds)).toFixed(2)}x baseline; lost ${total - fast.delivered}, duplicated ${fast.duplicates}, seq gaps ${fast.gaps}; error frames: ${fast.errors}`,
-    `  latency send -> delivered: p50 ${ms(percentile(fast.latencies, 50))}, p90 ${ms(percentile(fast.latencies, 90))}, p99 ${ms(percentile(fast.latencies, 99))}`,
-    `  sequencer: ${batches} batches, ${(fast.delivered / batches).toFixed(1)} messages each, ${((1000 * persistSeconds) / batches).toFixed(1)} ms per batch in the persist function`,
+    `  latency send -> delivered: ${spread(fast.latencies)}`,
+    `    of which send -> ack: ${spread(fast.ackLatencies)}`,
+    `  sequencer: ${fastSequencer}`,
     `  CPU per message by process (us): ${cpuPerMessage(cpuBefore, cpuAfter, fast.delivered)}`,
     `  edge A (senders) CPU per message: ${((fast.cpuA / fast.delivered) * 1e6).toFixed(0)} us = ${(fast.cpuA / fast.delivered / baselineCpuPerMsg).toFixed(2)}x baseline; edge B (recipients): ${((fast.cpuB / fast.delivered) * 1e6).toFixed(0)} us`,
     `sockets closed during the runs: ${
@@ -289,7 +306,10 @@ try {
     }; closes counted by the edges: ${closes}`,
     `sockets opened again after closing before their first pong: ${reopened.join(", ") || "none"}`,
     `paced at ${pacedRate} msg/s: ${Math.round(paced.delivered / paced.seconds)} msg/s delivered; lost ${total - paced.delivered}, duplicated ${paced.duplicates}, seq gaps ${paced.gaps}; error frames: ${paced.errors}`,
-    `  latency send -> delivered: p50 ${ms(percentile(paced.latencies, 50))}, p90 ${ms(percentile(paced.latencies, 90))}, p99 ${ms(percentile(paced.latencies, 99))}`,
+    `  latency send -> delivered: ${spread(paced.latencies)}`,
+    `    of which send -> ack: ${spread(paced.ackLatencies)}`,
+    `  sequencer: ${pacedSequencer}`,
+    `  CPU per message by process (us): ${cpuPerMessage(cpuAfter, cpuAfterPaced, paced.delivered)}`,
   ]
   process.stdout.write(`${lines.join("\n")}\n`)
   for (const c of [...senders, ...recipients]) c.ws.terminate()

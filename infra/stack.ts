@@ -15,6 +15,11 @@ export type TopicSpec = {
   readonly stream: string
   readonly partitions: number
   readonly batchSize: number
+  /**
+   * How long a worker holding fewer than batchSize messages waits for more before it POSTs:
+   * 0 for latency (the sequencer), more for followers whose cost is mostly per batch (search).
+   */
+  readonly batchWaitMs: number
   /** Attempts before a message goes to the dead-letter subject. */
   readonly maxDeliver: number
   readonly ackWaitMs: number
@@ -78,6 +83,17 @@ const annotationsSchema = z
     "com.cove.stream": streamName,
     "com.cove.partitions": intIn(1, 256).default(1),
     "com.cove.batch-size": intIn(1, 10_000).default(100),
+    "com.cove.batch-wait": z
+      .string()
+      .transform((v, ctx) => {
+        const ms = parseDurationMs(v)
+        if (ms === undefined || ms > 60_000) {
+          ctx.addIssue({ code: "custom", message: "must be a duration of at most 1m, such as 0ms or 200ms" })
+          return z.NEVER
+        }
+        return ms
+      })
+      .default(0),
     "com.cove.max-deliver": intIn(1, 100).default(5),
     "com.cove.ack-wait": duration("com.cove.ack-wait").default(30_000),
     "com.cove.retry-backoff": z
@@ -164,6 +180,7 @@ export function parseStack(file: string, doc: unknown): Stack {
           stream: a.data["com.cove.stream"],
           partitions: a.data["com.cove.partitions"],
           batchSize: a.data["com.cove.batch-size"],
+          batchWaitMs: a.data["com.cove.batch-wait"],
           maxDeliver: a.data["com.cove.max-deliver"],
           ackWaitMs: a.data["com.cove.ack-wait"],
           backoffMs: a.data["com.cove.retry-backoff"],

@@ -68,6 +68,19 @@ export class PartitionWorker {
       }
       // Let messages that are already on their way join this batch.
       await new Promise((resolve) => setImmediate(resolve))
+      const { batchSize, batchWaitMs } = this.o.fn.topic
+      // A follower may wait for a fuller batch (its cost is mostly per batch, not per message).
+      if (batchWaitMs > 0 && queue.length < batchSize && !ended) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, batchWaitMs)
+          wake = () => {
+            if (queue.length < batchSize && !ended) return
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+        wake = undefined
+      }
       await this.process(queue.splice(0, this.o.fn.topic.batchSize))
     }
     // Hand back what we hold so another instance need not wait for ack-wait to expire.

@@ -53,7 +53,7 @@ async function recordingFunction(t: Test) {
   return { state, url: `http://127.0.0.1:${server.port}` }
 }
 
-function stackFor(gatewayPartitions: number, maxDeliver = 3) {
+function stackFor(gatewayPartitions: number, maxDeliver = 3, batchWait = "0ms") {
   return parseStack("stack.yml", {
     version: "1.0",
     provider: { name: "openfaas" },
@@ -68,6 +68,7 @@ function stackFor(gatewayPartitions: number, maxDeliver = 3) {
           "com.cove.stream": "TEST_IN",
           "com.cove.partitions": String(gatewayPartitions),
           "com.cove.batch-size": "50",
+          "com.cove.batch-wait": batchWait,
           "com.cove.max-deliver": String(maxDeliver),
           "com.cove.retry-backoff": "10ms,20ms",
           "com.cove.ack-wait": "2s",
@@ -162,7 +163,10 @@ t.test("a function addressed directly is retried while it has no address (restar
   })
   t.teardown(() => connector.stop())
   await publish(nc, "test.in.0", { n: 7 })
-  await eventually(async () => (fn.state.batches.length === 1 ? true : undefined), "the batch, once reachable")
+  await eventually(
+    async () => (fn.state.batches.length === 1 ? true : undefined),
+    "the batch, once reachable",
+  )
   t.same(
     fn.state.batches.flat().map((i) => i.data.n),
     [7],
@@ -170,6 +174,43 @@ t.test("a function addressed directly is retried while it has no address (restar
   t.equal(fn.state.calls, 1, "no request while the function had no address")
   t.same([...new Set(asked)], ["recorder"])
   t.match(registry.render(), /cove_connector_retries_total\{function="recorder",partition="0"\} 2/)
+})
+
+t.test("with a batch wait, messages that arrive apart are POSTed together", async (t) => {
+  const nats = await withNats(t)
+  const nc = await connect({ servers: nats.url })
+  t.teardown(() => nc.close())
+  const fn = await recordingFunction(t)
+  const registry = new Registry()
+  const connector = await startConnector({
+    nc,
+    stack: stackFor(1, 3, "1s"),
+    gatewayUrl: fn.url,
+    registry,
+    log: testLog,
+  })
+  t.teardown(() => connector.stop())
+  for (let n = 0; n < 5; n++) {
+    await publish(nc, "test.in.0", { n })
+    await new Promise((resolve) => setTimeout(resolve, 30))
+  }
+  await eventually(async () => (fn.state.batches.flat().length === 5 ? true : undefined), "all five")
+  t.same(
+    fn.state.batches.map((b) => b.map((i) => i.data.n)),
+    [[0, 1, 2, 3, 4]],
+    "one batch, in order",
+  )
+  // The wait ends as soon as a batch is full; the rest waits for the next one.
+  for (let n = 5; n < 65; n++) await publish(nc, "test.in.0", { n })
+  await eventually(async () => (fn.state.batches.flat().length === 65 ? true : undefined), "sixty more")
+  t.same(
+    fn.state.batches.map((b) => b.length),
+    [5, 50, 10],
+  )
+  t.same(
+    fn.state.batches.flat().map((i) => i.data.n),
+    Array.from({ length: 65 }, (_, n) => n),
+  )
 })
 
 t.test("a message that keeps failing is dead-lettered; the others go on, in order", async (t) => {

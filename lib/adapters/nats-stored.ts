@@ -1,10 +1,9 @@
 import { type NatsConnection, headers as natsHeaders } from "nats"
 import type { StoredEventLog } from "../ports"
 import { HEADERS, PROTOCOL_VERSION, STORED_STREAM, storedDedupId, subjects } from "../protocol/subjects"
+import { eventBytes } from "./nats-event-bytes"
 import { streamPartitions } from "./nats-partitions"
 import { PubAckPublisher } from "./nats-pubacks"
-
-const encoder = new TextEncoder()
 
 /**
  * Publishes what the sequencer stored to the COVE_STORED stream, awaiting every PubAck, so that
@@ -24,7 +23,7 @@ export function natsStoredEventLog(nc: NatsConnection, timeoutMs = 5_000): Store
           events.map((e) => {
             const h = natsHeaders()
             h.set(HEADERS.version, String(PROTOCOL_VERSION))
-            return publisher.publish(subjects.stored(e.conv, count), encoder.encode(JSON.stringify(e)), {
+            return publisher.publish(subjects.stored(e.conv, count), eventBytes(e), {
               msgId: storedDedupId(e.conv, e.seq),
               headers: h,
             })

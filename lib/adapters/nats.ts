@@ -2,6 +2,7 @@ import { connect, type NatsConnection, headers as natsHeaders } from "nats"
 import type { Logger } from "../log"
 import type { DeliveryBus } from "../ports"
 import { HEADERS, PROTOCOL_VERSION, subjects } from "../protocol/subjects"
+import { eventBytes } from "./nats-event-bytes"
 
 export async function connectNats(url: string, name: string, log: Logger): Promise<NatsConnection> {
   const nc = await connect({
@@ -16,15 +17,12 @@ export async function connectNats(url: string, name: string, log: Logger): Promi
   return nc
 }
 
-const encoder = new TextEncoder()
-
 export function natsDeliveryBus(nc: NatsConnection): DeliveryBus {
   return {
     async deliver(events) {
       const h = natsHeaders()
       h.set(HEADERS.version, String(PROTOCOL_VERSION))
-      for (const e of events)
-        nc.publish(subjects.delivery(e.conv), encoder.encode(JSON.stringify(e)), { headers: h })
+      for (const e of events) nc.publish(subjects.delivery(e.conv), eventBytes(e), { headers: h })
       await nc.flush()
     },
   }

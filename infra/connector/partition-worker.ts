@@ -206,7 +206,10 @@ function decode(msgs: readonly JsMsg[]): { valid: BatchMessage[]; invalid: JsMsg
   const invalid: JsMsg[] = []
   for (const msg of msgs) {
     try {
-      valid.push({ msg, data: JSON.parse(decoder.decode(msg.data)) })
+      // Parsed only to be sure it is JSON; the text itself goes into the POSTed batch.
+      const json = decoder.decode(msg.data)
+      JSON.parse(json)
+      valid.push({ msg, json })
     } catch {
       // Not JSON: no function of ours can use it; it is dead-lettered by the caller.
       invalid.push(msg)

@@ -36,7 +36,13 @@ export async function startConnector(options: {
   for (const fn of options.stack.functions) {
     const topic = fn.topic
     if (topic === undefined) continue
-    for (let partition = 0; partition < topic.partitions; partition++) {
+    const partitions = await ensureStream(jsm, topic)
+    if (partitions > topic.partitions)
+      options.log.warn(
+        { fn: fn.name, stream: topic.stream, partitions, configured: topic.partitions },
+        "the stream has more partitions than stack.yml asks for; serving all of them",
+      )
+    for (let partition = 0; partition < partitions; partition++) {
       const log = options.log.child({ fn: fn.name, partition })
       const make = async () => {
         // Re-ensured on every (re)start: an operator may have deleted the stream or consumer.

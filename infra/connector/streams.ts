@@ -16,7 +16,13 @@ export function partitionSubjects(topic: TopicSpec): string[] {
   return Array.from({ length: topic.partitions }, (_, p) => partitionSubject(topic.subject, p))
 }
 
-export async function ensureStream(jsm: JetStreamManager, topic: TopicSpec): Promise<void> {
+/**
+ * Creates the stream, or adds the partitions stack.yml asks for that it lacks. Answers how many
+ * partitions the stream has: publishers hash over that many (nats-partitions.ts), so every one
+ * of them must be served, even when stack.yml now asks for fewer (partitions can be added, not
+ * taken away: a conversation's pending messages stay on the partition they were hashed to).
+ */
+export async function ensureStream(jsm: JetStreamManager, topic: TopicSpec): Promise<number> {
   // Exactly one subject per partition: a publish to a partition that does not exist fails
   // loudly (no stream answers) instead of being stored where no consumer reads it.
   const subjects = partitionSubjects(topic)
@@ -28,6 +34,7 @@ export async function ensureStream(jsm: JetStreamManager, topic: TopicSpec): Pro
         ...info.config,
         subjects: [...new Set([...info.config.subjects, ...subjects])],
       })
+    return Math.max(subjects.length, info.config.subjects.length)
   } catch (err) {
     if (!isNotFound(err)) throw err
     await jsm.streams.add({
@@ -40,6 +47,7 @@ export async function ensureStream(jsm: JetStreamManager, topic: TopicSpec): Pro
       // The dedup window behind idempotent sends (Nats-Msg-Id); PostgreSQL covers beyond it.
       duplicate_window: nanos(2 * 60_000),
     })
+    return subjects.length
   }
 }
 

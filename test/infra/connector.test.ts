@@ -261,6 +261,25 @@ t.test("a message that keeps failing is dead-lettered; the others go on, in orde
   }, "all acked")
 })
 
+t.test("a stream with more partitions than stack.yml now asks for is served whole", async (t) => {
+  const nats = await withNats(t)
+  const nc = await connect({ servers: nats.url })
+  t.teardown(() => nc.close())
+  const fn = await recordingFunction(t)
+  // Made with three partitions, as an earlier stack.yml asked for; then lowered to one.
+  const first = await start(t, nc, fn.url, 3)
+  await first.connector.stop()
+  const { connector } = await start(t, nc, fn.url, 1)
+  t.equal(connector.workers, 3, "one worker per partition the stream has")
+  // Publishers hash over the stream's three subjects, so the last partition still gets messages.
+  await publish(nc, "test.in.2", { n: 42 })
+  await eventually(async () => (fn.state.batches.flat().length === 1 ? true : undefined), "the message")
+  t.same(
+    fn.state.batches.flat().map((i) => [i.subject, i.data.n]),
+    [["test.in.2", 42]],
+  )
+})
+
 t.test("messages published while the connector is down are delivered when it is back", async (t) => {
   const nats = await withNats(t)
   const nc = await connect({ servers: nats.url })

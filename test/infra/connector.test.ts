@@ -78,12 +78,20 @@ function stackFor(gatewayPartitions: number, maxDeliver = 3, batchWait = "0ms") 
   })
 }
 
-async function start(t: Test, nc: NatsConnection, url: string, partitions: number, maxDeliver?: number) {
+async function start(
+  t: Test,
+  nc: NatsConnection,
+  url: string,
+  partitions: number,
+  maxDeliver?: number,
+  more: { batchWait?: string; functionUrl?: (name: string) => string | undefined } = {},
+) {
   const registry = new Registry()
   const connector = await startConnector({
     nc,
-    stack: stackFor(partitions, maxDeliver),
+    stack: stackFor(partitions, maxDeliver, more.batchWait),
     gatewayUrl: url,
+    ...(more.functionUrl === undefined ? {} : { functionUrl: more.functionUrl }),
     registry,
     log: testLog,
   })
@@ -147,21 +155,14 @@ t.test("a function addressed directly is retried while it has no address (restar
   const nc = await connect({ servers: nats.url })
   t.teardown(() => nc.close())
   const fn = await recordingFunction(t)
-  const registry = new Registry()
   const asked: string[] = []
-  const connector = await startConnector({
-    nc,
-    stack: stackFor(1, 5),
-    // Never used: every batch goes to the address below.
-    gatewayUrl: "http://127.0.0.1:9",
+  // The gateway address is never used: every batch goes to the function's own address.
+  const { registry } = await start(t, nc, "http://127.0.0.1:9", 1, 5, {
     functionUrl: (name) => {
       asked.push(name)
       return asked.length <= 2 ? undefined : `${fn.url}/function/${name}`
     },
-    registry,
-    log: testLog,
   })
-  t.teardown(() => connector.stop())
   await publish(nc, "test.in.0", { n: 7 })
   await eventually(
     async () => (fn.state.batches.length === 1 ? true : undefined),
@@ -181,15 +182,7 @@ t.test("with a batch wait, messages that arrive apart are POSTed together", asyn
   const nc = await connect({ servers: nats.url })
   t.teardown(() => nc.close())
   const fn = await recordingFunction(t)
-  const registry = new Registry()
-  const connector = await startConnector({
-    nc,
-    stack: stackFor(1, 3, "1s"),
-    gatewayUrl: fn.url,
-    registry,
-    log: testLog,
-  })
-  t.teardown(() => connector.stop())
+  await start(t, nc, fn.url, 1, 3, { batchWait: "1s" })
   for (let n = 0; n < 5; n++) {
     await publish(nc, "test.in.0", { n })
     await new Promise((resolve) => setTimeout(resolve, 30))

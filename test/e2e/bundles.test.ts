@@ -113,7 +113,9 @@ t.test("the built bundles", async (t) => {
     t.equal(health, 200)
     const nc = await connect({ servers: nats.url })
     const jsm = await nc.jetstreamManager()
-    t.equal((await jsm.streams.info("COVE_IN")).config.subjects.length, 4)
+    // One subject per partition that stack.yml asks for.
+    const persist = loadStack(join(repoRoot, "stack.yml")).functions.find((f) => f.name === "persist")
+    t.equal((await jsm.streams.info("COVE_IN")).config.subjects.length, persist?.topic?.partitions)
     await nc.close()
     connector.child.kill("SIGTERM")
     t.equal(await connector.exited, 0)

@@ -3,9 +3,42 @@
  * a write that fails behind which COMMIT was already sent commits nothing, the error reaches the
  * caller, and the connection serves the next transaction.
  */
+import { randomUUID } from "node:crypto"
 import t from "tap"
 import { inTwoStepTransaction, queryAll } from "../../lib/adapters/pg-transaction"
 import { pipelinedPool, withPostgres, withSchema } from "../support/servers"
+
+t.test("a named statement is planned for the table as it is when it runs", async (t) => {
+  const server = await withPostgres(t)
+  const { pool, schema } = await withSchema(t, server)
+  const pipelined = pipelinedPool(t, server, schema, 1)
+  // The sequencer's lookup of already stored client ids, as a batch of twenty names them.
+  const senders = Array.from({ length: 20 }, (_, i) => `u${i}`)
+  const ids = senders.map(() => randomUUID())
+  const lookup = {
+    name: "plan_probe_known",
+    text: "SELECT seq FROM messages WHERE (sender_id, id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))",
+    values: [senders, ids],
+  }
+  const client = await pipelined.connect()
+  try {
+    // Run often enough while the table is empty that PostgreSQL would settle on a generic plan.
+    for (let i = 0; i < 8; i++) await queryAll(client, [lookup])
+    await pool.query(
+      `INSERT INTO messages (conversation_id, seq, id, sender_id, kind, body, sent_at)
+       SELECT 'c' || (g % 100), g, gen_random_uuid(), 'u' || (g % 50), 'message', '{"kind":"text","text":"x"}', now()
+         FROM generate_series(1, 50000) g`,
+    )
+    const [plan] = await queryAll(client, [
+      { text: `EXPLAIN EXECUTE plan_probe_known('{${senders.join(",")}}', '{${ids.join(",")}}')` },
+    ])
+    const text = (plan?.rows ?? []).map((r: Record<string, string>) => r["QUERY PLAN"]).join("\n")
+    t.match(text, /Index (Only )?Scan/, "the grown table is searched by its index")
+    t.notMatch(text, /Seq Scan on messages/)
+  } finally {
+    client.release()
+  }
+})
 
 t.test("a failed pipelined write commits nothing and leaves the connection usable", async (t) => {
   const server = await withPostgres(t)

@@ -12,6 +12,7 @@ import { freePort } from "../../infra/local/ports"
 import { type LocalPostgres, startPostgres } from "../../infra/local/postgres-server"
 import { EMBEDDED_S3_CREDENTIALS, type LocalS3, startS3 } from "../../infra/local/s3-server"
 import { migrate, readMigrations } from "../../infra/migrations/migrate"
+import { createPool } from "../../lib/adapters/pg"
 import { createLogger } from "../../lib/log"
 
 export const testLog = createLogger({
@@ -82,14 +83,16 @@ export async function withSchema(t: Test, server: LocalPostgres): Promise<{ sche
  * queued statements go out together (lib/adapters/pg-transaction.ts).
  */
 export function pipelinedPool(t: Test, server: LocalPostgres, schema: string, max = 3): pg.Pool {
-  const pool = new pg.Pool({
-    connectionString: server.url,
-    options: `-c search_path=${schema}`,
-    max,
+  // Made as the functions make theirs, settings included.
+  const pool = createPool({
+    url: server.url,
+    schema,
+    maxConnections: max,
+    applicationName: "cove-test",
     pipeline: true,
-  })
-  pool.on("error", (err: Error & { code?: string }) => {
-    if (err.code !== "57P01") throw err
+    onIdleError: (err: Error & { code?: string }) => {
+      if (err.code !== "57P01") throw err
+    },
   })
   t.teardown(() => pool.end())
   return pool

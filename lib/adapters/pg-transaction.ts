@@ -44,9 +44,10 @@ export async function advisoryXactLock(client: pg.PoolClient, name: string): Pro
 }
 
 /**
- * `name` makes it a prepared statement: parsed and planned once per connection instead of on
- * every run. Only for statements whose text never varies (values go in parameters); the sequencer's
- * and the indexer's batches are small at moderate load, when planning is much of their cost.
+ * `name` makes it a prepared statement, parsed once per connection instead of on every run. Only
+ * for statements whose text never varies (values go in parameters). It is still planned on every
+ * run (the pools set plan_cache_mode=force_custom_plan, lib/adapters/pg.ts), for the tables as
+ * they are then.
  */
 export type Statement = {
   readonly text: string

@@ -8,6 +8,7 @@ import { connectNats } from "../lib/adapters/nats"
 import { natsInboundLog } from "../lib/adapters/nats-inbound"
 import type { ConfigOf } from "../lib/config"
 import type { Logger } from "../lib/log"
+import { decodeJson } from "../lib/protocol/decode"
 import { parseMembershipEvent } from "../lib/protocol/events"
 import type { ConnectionLimits } from "../lib/protocol/frames"
 import { subjects, USER_MEMBERSHIP_SUBJECTS, USER_REVOKED_SUBJECTS } from "../lib/protocol/subjects"
@@ -48,7 +49,6 @@ export type Edge = {
   drain(deadlineMs?: number): Promise<void>
 }
 
-const decoder = new TextDecoder()
 const encoder = new TextEncoder()
 
 export function defaultOrigins(webPort: number): string[] {
@@ -126,22 +126,13 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
         log.error({ err }, "revocation subscription failed")
         return
       }
-      let parsed: ReturnType<typeof userRevokedEvent.safeParse>
-      try {
-        parsed = userRevokedEvent.safeParse(JSON.parse(decoder.decode(msg.data)))
-      } catch (cause) {
-        // Not JSON: nothing to act on; the publisher is broken, so say so loudly.
-        log.warn({ err: cause, subject: msg.subject }, "revocation event is not JSON; ignored")
+      const decoded = decodeJson(userRevokedEvent, msg.data)
+      if (!decoded.ok) {
+        // Nothing to act on; the publisher is broken, so say so loudly.
+        log.warn({ ...decoded.detail, subject: msg.subject }, `revocation event ${decoded.problem}; ignored`)
         return
       }
-      if (!parsed.success) {
-        log.warn(
-          { subject: msg.subject, issues: parsed.error.issues },
-          "revocation event is invalid; ignored",
-        )
-        return
-      }
-      const event = parsed.data
+      const event = decoded.data
       const reason = event.reason === "disabled" ? "AUTH_USER_DISABLED" : "AUTH_SESSION_REVOKED"
       revocations.record(event.user, event.sid, reason, now())
       const closed = connections.terminateUser(event.user, event.sid, reason)

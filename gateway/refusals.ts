@@ -5,10 +5,9 @@
  */
 import type { NatsConnection, Subscription } from "nats"
 import type { Logger } from "../lib/log"
+import { decodeJson } from "../lib/protocol/decode"
 import { refusedNotice } from "../lib/protocol/events"
 import { USER_REFUSED_SUBJECTS } from "../lib/protocol/subjects"
-
-const decoder = new TextDecoder()
 
 export function forwardRefusals(
   nc: NatsConnection,
@@ -24,20 +23,14 @@ export function forwardRefusals(
       const user = msg.subject.split(".")[2] ?? ""
       const sockets = socketsOf(user)
       if (sockets.length === 0) return
-      let parsed: ReturnType<typeof refusedNotice.safeParse>
-      try {
-        parsed = refusedNotice.safeParse(JSON.parse(decoder.decode(msg.data)))
-      } catch (cause) {
-        // Not JSON: the publisher is broken; nothing to forward.
-        log.warn({ err: cause, subject: msg.subject }, "refusal notice is not JSON; ignored")
-        return
-      }
-      if (!parsed.success) {
-        log.warn({ subject: msg.subject }, "refusal notice is invalid; ignored")
+      const decoded = decodeJson(refusedNotice, msg.data)
+      if (!decoded.ok) {
+        // The publisher is broken; nothing to forward.
+        log.warn({ ...decoded.detail, subject: msg.subject }, `refusal notice ${decoded.problem}; ignored`)
         return
       }
       // Re-encoded from the parsed notice: only the documented fields reach clients.
-      const frame = JSON.stringify(parsed.data)
+      const frame = JSON.stringify(decoded.data)
       for (const socket of sockets) socket.send(frame)
     },
   })

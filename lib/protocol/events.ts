@@ -1,5 +1,6 @@
 /** Events carried by JetStream between the edge, the HTTP functions and the event functions. */
 import { z } from "zod"
+import { decodeJson } from "./decode"
 import { safeId, uuid } from "./ids"
 
 /**
@@ -192,11 +193,6 @@ export type ConversationUpdate = {
 
 /** Decodes a membership event from NATS; undefined for anything else. */
 export function parseMembershipEvent(data: Uint8Array): MembershipEvent | undefined {
-  try {
-    const parsed = membershipEvent.safeParse(JSON.parse(new TextDecoder().decode(data)))
-    return parsed.success ? parsed.data : undefined
-  } catch {
-    // Not JSON: not an event of ours.
-    return undefined
-  }
+  const decoded = decodeJson(membershipEvent, data)
+  return decoded.ok ? decoded.data : undefined
 }

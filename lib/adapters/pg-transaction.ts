@@ -2,17 +2,24 @@ import type { Socket } from "node:net"
 import type pg from "pg"
 
 /** Runs `work` in one transaction on one pooled connection; rolls back if it throws. */
-export async function inTransaction<T>(
-  pool: pg.Pool,
-  work: (client: pg.PoolClient) => Promise<T>,
-): Promise<T> {
-  const client = await pool.connect()
-  let broken: Error | undefined
-  try {
+export function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return onConnection(pool, async (client) => {
     await client.query("BEGIN")
     const result = await work(client)
     await client.query("COMMIT")
     return result
+  })
+}
+
+/**
+ * Runs `work`, which opens and ends a transaction, on one pooled connection. If it throws, the
+ * transaction is rolled back, and a connection that cannot even roll back is discarded.
+ */
+async function onConnection<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect()
+  let broken: Error | undefined
+  try {
+    return await work(client)
   } catch (err) {
     broken = await rollback(client)
     throw err
@@ -110,14 +117,12 @@ export type TwoStepTransaction = {
  * the COMMIT sent behind it ends the aborted transaction without committing anything (PostgreSQL
  * answers ROLLBACK), and the error is thrown. `work` must call read once, then writeAndCommit once.
  */
-export async function inTwoStepTransaction<T>(
+export function inTwoStepTransaction<T>(
   pool: pg.Pool,
   work: (tx: TwoStepTransaction) => Promise<T>,
 ): Promise<T> {
-  const client = await pool.connect()
-  let broken: Error | undefined
-  let committed = false
-  try {
+  return onConnection(pool, async (client) => {
+    let committed = false
     const result = await work({
       async read(statements) {
         return (await queryAll(client, [{ text: "BEGIN" }, ...statements])).slice(1)
@@ -130,10 +135,5 @@ export async function inTwoStepTransaction<T>(
     })
     if (!committed) throw new Error("inTwoStepTransaction: work returned without committing")
     return result
-  } catch (err) {
-    broken = await rollback(client)
-    throw err
-  } finally {
-    client.release(broken)
-  }
+  })
 }

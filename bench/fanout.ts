@@ -28,16 +28,17 @@ import WebSocket from "ws"
 import { signAccessToken } from "../functions/auth/access-tokens"
 import { openSigningKey, parseKeyEncryptionKey } from "../functions/auth/signing-keys"
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../lib/protocol/tokens"
-import { cpuSeconds, functionPoster, metricSum, percentile, startTwoEdgeStack } from "./two-edge-stack"
+import {
+  cpuSeconds,
+  functionPoster,
+  metricSum,
+  percentile,
+  startTwoEdgeStack,
+  UNLIMITED_EDGE_RATES,
+} from "./two-edge-stack"
 
 const IN_FLIGHT = 50
 const DELIVERY_DEADLINE_MS = 30_000
-const limits = {
-  COVE_EDGE_RATE_PER_SEC: "100000",
-  COVE_EDGE_RATE_BURST: "100000",
-  COVE_EDGE_USER_RATE_PER_SEC: "100000",
-  COVE_EDGE_USER_RATE_BURST: "100000",
-}
 /** Wall-clock ms with sub-ms precision, comparable across the bench's processes. */
 const wallNow = () => performance.timeOrigin + performance.now()
 
@@ -236,7 +237,7 @@ function send(s: Sender, conv: string, text: string): number {
 }
 
 async function main(members: number, messages: number, burst: number, workerCount: number): Promise<void> {
-  const stack = await startTwoEdgeStack(limits)
+  const stack = await startTwoEdgeStack(UNLIMITED_EDGE_RATES)
   const procs: WorkerHandle[] = []
   try {
     const post = functionPoster(stack.gateway)
@@ -385,13 +386,16 @@ async function main(members: number, messages: number, burst: number, workerCoun
       cpuClients: number
     }
     const measure = async (indices: number[], together: boolean): Promise<Phase> => {
-      const before = await Promise.all([
-        metricSum(stack.edgeA.http, "cove_edge_deliveries_total"),
-        metricSum(stack.edgeB.http, "cove_edge_deliveries_total"),
-        cpuSeconds(stack.edgeA.pid),
-        cpuSeconds(stack.edgeB.pid),
-        ...procs.map((p) => cpuSeconds(p.pid)),
-      ])
+      // Deliveries counted by each edge, then the CPU seconds of the edges and the client processes.
+      const counters = () =>
+        Promise.all([
+          metricSum(stack.edgeA.http, "cove_edge_deliveries_total"),
+          metricSum(stack.edgeB.http, "cove_edge_deliveries_total"),
+          cpuSeconds(stack.edgeA.pid),
+          cpuSeconds(stack.edgeB.pid),
+          ...procs.map((p) => cpuSeconds(p.pid)),
+        ])
+      const before = await counters()
       const first: number[] = []
       const last: number[] = []
       const started = wallNow()
@@ -413,13 +417,7 @@ async function main(members: number, messages: number, burst: number, workerCoun
         }
       }
       const seconds = (wallNow() - started) / 1000
-      const after = await Promise.all([
-        metricSum(stack.edgeA.http, "cove_edge_deliveries_total"),
-        metricSum(stack.edgeB.http, "cove_edge_deliveries_total"),
-        cpuSeconds(stack.edgeA.pid),
-        cpuSeconds(stack.edgeB.pid),
-        ...procs.map((p) => cpuSeconds(p.pid)),
-      ])
+      const after = await counters()
       const d = after.map((x, k) => x - (before[k] as number))
       return {
         first,

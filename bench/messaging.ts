@@ -19,18 +19,13 @@ import {
   metricSum,
   percentile,
   startTwoEdgeStack,
+  UNLIMITED_EDGE_RATES,
 } from "./two-edge-stack"
 
 const pairs = Number(process.argv[2] ?? "25")
 const perSender = Number(process.argv[3] ?? "200")
 const pacedRate = Number(process.argv[4] ?? "5000")
 const WINDOW = 8
-const limits = {
-  COVE_EDGE_RATE_PER_SEC: "100000",
-  COVE_EDGE_RATE_BURST: "100000",
-  COVE_EDGE_USER_RATE_PER_SEC: "100000",
-  COVE_EDGE_USER_RATE_BURST: "100000",
-}
 
 type Client = {
   ws: WebSocket
@@ -101,7 +96,7 @@ async function open(url: string, token: string, userId: string, name: string): P
   }
 }
 
-const stack = await startTwoEdgeStack(limits)
+const stack = await startTwoEdgeStack(UNLIMITED_EDGE_RATES)
 try {
   const { gateway, natsUrl } = stack
   const edgeAUrl = stack.edgeA.url

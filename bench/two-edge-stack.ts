@@ -11,6 +11,14 @@ import { descendants, startProgram } from "../test/support/processes"
 
 const root = join(import.meta.dirname, "..")
 const PATH = process.env.PATH ?? "/usr/bin:/bin"
+/** Edge rate limits high enough that the benches measure the stack, not the limiter. */
+export const UNLIMITED_EDGE_RATES = {
+  COVE_EDGE_RATE_PER_SEC: "100000",
+  COVE_EDGE_RATE_BURST: "100000",
+  COVE_EDGE_USER_RATE_PER_SEC: "100000",
+  COVE_EDGE_USER_RATE_BURST: "100000",
+}
+
 /** The stack's and the edges' log level: "info" logs every socket the edges close, and why. */
 const logLevel = process.env.COVE_BENCH_LOG_LEVEL ?? "warn"
 

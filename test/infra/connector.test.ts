@@ -53,6 +53,14 @@ async function recordingFunction(t: Test) {
   return { state, url: `http://127.0.0.1:${server.port}` }
 }
 
+/** A NATS server, a connection to it and the recording function: every test's starting point. */
+async function natsAndFunction(t: Test) {
+  const nats = await withNats(t)
+  const nc = await connect({ servers: nats.url })
+  t.teardown(() => nc.close())
+  return { nc, fn: await recordingFunction(t) }
+}
+
 function stackFor(gatewayPartitions: number, maxDeliver = 3, batchWait = "0ms") {
   return parseStack("stack.yml", {
     version: "1.0",
@@ -106,10 +114,7 @@ async function publish(nc: NatsConnection, subject: string, data: unknown) {
 }
 
 t.test("batches reach the function in order per partition and are acked after a 2xx", async (t) => {
-  const nats = await withNats(t)
-  const nc = await connect({ servers: nats.url })
-  t.teardown(() => nc.close())
-  const fn = await recordingFunction(t)
+  const { nc, fn } = await natsAndFunction(t)
   // Streams are created by the connector; start it once, then publish.
   const { connector } = await start(t, nc, fn.url, 2)
   t.equal(connector.workers, 2)
@@ -134,10 +139,7 @@ t.test("batches reach the function in order per partition and are acked after a 
 })
 
 t.test("a failing function is retried with backoff until it answers", async (t) => {
-  const nats = await withNats(t)
-  const nc = await connect({ servers: nats.url })
-  t.teardown(() => nc.close())
-  const fn = await recordingFunction(t)
+  const { nc, fn } = await natsAndFunction(t)
   const { registry } = await start(t, nc, fn.url, 1, 5)
   fn.state.failNext = 2
   await publish(nc, "test.in.0", { n: 1 })
@@ -151,10 +153,7 @@ t.test("a failing function is retried with backoff until it answers", async (t) 
 })
 
 t.test("a function addressed directly is retried while it has no address (restarting)", async (t) => {
-  const nats = await withNats(t)
-  const nc = await connect({ servers: nats.url })
-  t.teardown(() => nc.close())
-  const fn = await recordingFunction(t)
+  const { nc, fn } = await natsAndFunction(t)
   const asked: string[] = []
   // The gateway address is never used: every batch goes to the function's own address.
   const { registry } = await start(t, nc, "http://127.0.0.1:9", 1, 5, {
@@ -178,10 +177,7 @@ t.test("a function addressed directly is retried while it has no address (restar
 })
 
 t.test("with a batch wait, messages that arrive apart are POSTed together", async (t) => {
-  const nats = await withNats(t)
-  const nc = await connect({ servers: nats.url })
-  t.teardown(() => nc.close())
-  const fn = await recordingFunction(t)
+  const { nc, fn } = await natsAndFunction(t)
   await start(t, nc, fn.url, 1, 3, { batchWait: "1s" })
   for (let n = 0; n < 5; n++) {
     await publish(nc, "test.in.0", { n })
@@ -207,10 +203,7 @@ t.test("with a batch wait, messages that arrive apart are POSTed together", asyn
 })
 
 t.test("a message that keeps failing is dead-lettered; the others go on, in order", async (t) => {
-  const nats = await withNats(t)
-  const nc = await connect({ servers: nats.url })
-  t.teardown(() => nc.close())
-  const fn = await recordingFunction(t)
+  const { nc, fn } = await natsAndFunction(t)
   const { connector } = await start(t, nc, fn.url, 1, 3)
   await connector.stop()
   // Published while the connector is down, so they arrive as one batch.
@@ -255,10 +248,7 @@ t.test("a message that keeps failing is dead-lettered; the others go on, in orde
 })
 
 t.test("a stream with more partitions than stack.yml now asks for is served whole", async (t) => {
-  const nats = await withNats(t)
-  const nc = await connect({ servers: nats.url })
-  t.teardown(() => nc.close())
-  const fn = await recordingFunction(t)
+  const { nc, fn } = await natsAndFunction(t)
   // Made with three partitions, as an earlier stack.yml asked for; then lowered to one.
   const first = await start(t, nc, fn.url, 3)
   await first.connector.stop()
@@ -274,10 +264,7 @@ t.test("a stream with more partitions than stack.yml now asks for is served whol
 })
 
 t.test("messages published while the connector is down are delivered when it is back", async (t) => {
-  const nats = await withNats(t)
-  const nc = await connect({ servers: nats.url })
-  t.teardown(() => nc.close())
-  const fn = await recordingFunction(t)
+  const { nc, fn } = await natsAndFunction(t)
   const first = await start(t, nc, fn.url, 1)
   await publish(nc, "test.in.0", { n: 1 })
   await eventually(async () => (fn.state.batches.flat().length === 1 ? true : undefined), "first message")

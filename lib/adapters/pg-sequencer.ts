@@ -8,6 +8,7 @@
 import type pg from "pg"
 import type { ApplyResult, RefusalCode, Role, SequencerStore } from "../ports"
 import type { InboundEvent, MessageBody, StoredEvent } from "../protocol/events"
+import { isUuid } from "../protocol/ids"
 import { EVENT_COLUMNS, type EventRow, toStoredEvent } from "./pg-messages"
 import { inTwoStepTransaction, type Statement, type TwoStepTransaction } from "./pg-transaction"
 
@@ -57,12 +58,15 @@ async function applyBatch(
       values: [seqEvents.map((e) => e.from), seqEvents.map((e) => e.id)],
     },
     // Membership and roles, checked in the same transaction as the writes: a member removed
-    // after the edge let an event through cannot act any more.
+    // after the edge let an event through cannot act any more. Compared as uuids, so that each
+    // pair is one primary-key probe: comparing user_id::text scanned every membership row
+    // (2.4 ms per batch with 10,000 members in all, and growing with them). A sender id that
+    // is not a uuid cannot be a member: it is looked up as NULL, which matches nothing.
     {
       name: "cove_sequencer_members",
       text: `SELECT conversation_id, user_id::text AS user_id, role FROM conversation_members
-              WHERE (conversation_id, user_id::text) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
-      values: [events.map((e) => e.conv), events.map((e) => e.from)],
+              WHERE (conversation_id, user_id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))`,
+      values: [events.map((e) => e.conv), events.map((e) => (isUuid(e.from) ? e.from : null))],
     },
   ]
   if (targetIds.length > 0)

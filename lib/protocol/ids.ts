@@ -11,6 +11,10 @@ export function isSafeId(value: string): boolean {
   return SAFE_ID.test(value)
 }
 
+export function isUuid(value: string): boolean {
+  return UUID.test(value)
+}
+
 export const safeId = z.string().regex(SAFE_ID, "must be 1-64 letters, digits, _ or -")
 export const uuid = z
   .string()

@@ -68,7 +68,7 @@ async function fixture(t: Test) {
     now: () => new Date(),
   }
   const history = async (conv: string) =>
-    (await pgHistoryStore(pool).history(conv, { direction: "forward", after: 0, limit: 100 })).items
+    (await pgHistoryStore(pool).history(conv, { direction: "forward", after: 0, limit: 100 }, ALICE)).items
   return { pool, nc, delivered, ports, history }
 }
 
@@ -118,6 +118,9 @@ t.test("invalid events and non-members are rejected one by one, the rest stored"
       { nonsense: true },
       message("conv-x", ""),
       message("conv-x", "not a member", BOB),
+      // A safe id but not a user id: looked up as no one, not a failed batch.
+      message("conv-x", "not a user", "not-a-uuid"),
+      { v: 1, type: "read", conv: "conv-x", from: "not-a-uuid", seq: 1, ts: ts() },
     ]),
     ports,
   )
@@ -129,6 +132,8 @@ t.test("invalid events and non-members are rejected one by one, the rest stored"
       [3, "INVALID_INPUT"],
       [4, "INVALID_INPUT"],
       [5, "NOT_A_MEMBER"],
+      [6, "NOT_A_MEMBER"],
+      [7, "NOT_A_MEMBER"],
     ],
   )
   t.match(result.rejected[0]?.message, /conv/)

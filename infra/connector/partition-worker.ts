@@ -8,7 +8,7 @@ import { type Consumer, type JetStreamClient, type JsMsg, headers as natsHeaders
 import type { Logger } from "../../lib/log"
 import { HEADERS, subjects } from "../../lib/protocol/subjects"
 import type { FunctionSpec, TopicSpec } from "../stack"
-import { type BatchMessage, type InvokeOutcome, invokeBatch } from "./invoke"
+import { type BatchMessage, batchMessage, type InvokeOutcome, invokeBatch } from "./invoke"
 import type { ConnectorMetrics } from "./metrics"
 
 export type WorkerOptions = {
@@ -21,8 +21,6 @@ export type WorkerOptions = {
   readonly metrics: ConnectorMetrics
   readonly log: Logger
 }
-
-const decoder = new TextDecoder()
 
 export class PartitionWorker {
   private stopped = false
@@ -102,7 +100,7 @@ export class PartitionWorker {
       msgs.at(-1)?.ack()
       return
     }
-    const priorDeliveries = Math.max(...valid.map((b) => b.msg.info.redeliveryCount)) - 1
+    const priorDeliveries = Math.max(...valid.map((b) => b.delivered)) - 1
     const outcome = await this.attempt(valid, priorDeliveries)
     if (outcome.ok) {
       await this.finish(valid, outcome)
@@ -119,7 +117,7 @@ export class PartitionWorker {
       "batch failed; isolating messages",
     )
     for (const item of valid) {
-      const single = await this.attempt([item], item.msg.info.redeliveryCount - 1)
+      const single = await this.attempt([item], item.delivered - 1)
       if (this.stopped) {
         for (const m of msgs) m.nak()
         return
@@ -205,15 +203,10 @@ function decode(msgs: readonly JsMsg[]): { valid: BatchMessage[]; invalid: JsMsg
   const valid: BatchMessage[] = []
   const invalid: JsMsg[] = []
   for (const msg of msgs) {
-    try {
-      // Parsed only to be sure it is JSON; the text itself goes into the POSTed batch.
-      const json = decoder.decode(msg.data)
-      JSON.parse(json)
-      valid.push({ msg, json })
-    } catch {
-      // Not JSON: no function of ours can use it; it is dead-lettered by the caller.
-      invalid.push(msg)
-    }
+    const item = batchMessage(msg)
+    // Not JSON: no function of ours can use it; it is dead-lettered by the caller.
+    if (item === undefined) invalid.push(msg)
+    else valid.push(item)
   }
   return { valid, invalid }
 }

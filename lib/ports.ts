@@ -42,8 +42,15 @@ export type HistoryQuery =
   | { readonly direction: "backward"; readonly before: number | undefined; readonly limit: number }
 
 export type HistoryStore = {
-  /** One page of a conversation's events (messages as they are now), plus whether more lies beyond. */
-  history(conversationId: string, query: HistoryQuery): Promise<{ items: StoredEvent[]; more: boolean }>
+  /**
+   * One page of a conversation's events (messages as they are now), plus whether more lies
+   * beyond. `reader` is the member asking: each message lists their own reactions.
+   */
+  history(
+    conversationId: string,
+    query: HistoryQuery,
+    reader: string,
+  ): Promise<{ items: StoredEvent[]; more: boolean }>
 }
 
 export type DeliveryBus = {
@@ -205,6 +212,15 @@ export type ConversationSummary = Conversation & {
   readonly lastMessage: StoredMessage | null
 }
 
+/**
+ * Where a conversation stands in a user's list: its last activity (the later of its creation
+ * and the latest `ts` of its messages) in microseconds since 1970 as stored, then its id.
+ */
+export type ConversationPosition = {
+  readonly activeMicros: number
+  readonly id: string
+}
+
 export type ConversationStore = {
   /** The direct conversation of two users, created if missing; `created` tells which. */
   openDirect(
@@ -223,7 +239,14 @@ export type ConversationStore = {
   get(conversationId: string): Promise<Conversation | undefined>
   /** The caller's role, or undefined when they are not a member. */
   roleOf(conversationId: string, userId: string): Promise<Role | undefined>
-  listFor(userId: string, limit: number): Promise<ConversationSummary[]>
+  /**
+   * The user's conversations, the most recently active first (ties by id), starting after
+   * `after`; `next` is the last one's position when more follow.
+   */
+  listFor(
+    userId: string,
+    page: { readonly limit: number; readonly after: ConversationPosition | undefined },
+  ): Promise<{ items: ConversationSummary[]; next: ConversationPosition | undefined }>
   /** Every conversation the user is in (edges load this once per connecting user). */
   idsFor(userId: string): Promise<string[]>
   /** The user's conversations with how many members each has (for the edge's presence). */

@@ -6,12 +6,14 @@ import { AppError } from "../../lib/errors"
 import type {
   Caller,
   Conversation,
+  ConversationPosition,
   ConversationStore,
   ConversationSummary,
   Member,
   MembershipBus,
   Role,
 } from "../../lib/ports"
+import { encodeCursor } from "./cursor"
 import type { CreateInput } from "./input"
 
 export type ConversationPorts = {
@@ -144,8 +146,18 @@ export async function create(
   return { status: 201, body: view(conversation) }
 }
 
-export async function list(caller: Caller, limit: number, p: ConversationPorts) {
-  return { items: (await p.conversations.listFor(caller.userId, limit)).map(summaryView) }
+/**
+ * A page of the caller's conversations, the most recently active first. Paging is by position,
+ * not offset: a conversation that becomes active moves to the front without shifting the others,
+ * so none is skipped or repeated because of it (docs/conversations.md, "Listing").
+ */
+export async function list(
+  caller: Caller,
+  page: { limit: number; after: ConversationPosition | undefined },
+  p: ConversationPorts,
+) {
+  const { items, next } = await p.conversations.listFor(caller.userId, page)
+  return { items: items.map(summaryView), next_cursor: next === undefined ? null : encodeCursor(next) }
 }
 
 /** Every conversation of the caller, for edges: ids, and member counts aligned with them. */

@@ -1,4 +1,5 @@
 import { z } from "zod"
+import { decodeCursor } from "./cursor"
 
 const userId = z.uuid({ message: "must be a user id" }).transform((v) => v.toLowerCase())
 const title = z
@@ -29,6 +30,18 @@ export const renameInput = z.object({ title })
 export const setRoleInput = z.object({ role: z.enum(["admin", "member"]) })
 export const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
+  /** `next_cursor` of the previous page. */
+  cursor: z
+    .string()
+    .transform((raw, ctx) => {
+      const position = decodeCursor(raw)
+      if (position === undefined) {
+        ctx.addIssue({ code: "custom", message: "must be a next_cursor from an earlier page" })
+        return z.NEVER
+      }
+      return position
+    })
+    .optional(),
   /** `ids`: every conversation id of the caller, no details (what an edge needs at connect). */
   view: z.enum(["summary", "ids"]).default("summary"),
 })

@@ -46,7 +46,9 @@ export const routes: ReadonlyArray<
     "/",
     authed(async (req, p, who) => {
       const q = parseInput(listQuery, req.query)
-      return { body: q.view === "ids" ? await ids(who, p) : await list(who, q.limit, p) }
+      return {
+        body: q.view === "ids" ? await ids(who, p) : await list(who, { limit: q.limit, after: q.cursor }, p),
+      }
     }),
   ],
   ["GET", "/:id", authed(async (req, p, who) => ({ body: await get(conv(req), who, p) }))],

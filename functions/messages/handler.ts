@@ -31,18 +31,12 @@ export type HistoryPage = {
 export async function history(q: HistoryQueryInput, caller: Caller, p: MessagesPorts): Promise<HistoryPage> {
   await requireMember(p, q.conv, caller)
   if (q.after !== undefined) {
-    const { items, more } = await p.history.history(q.conv, {
-      direction: "forward",
-      after: q.after,
-      limit: q.limit,
-    })
+    const forward = { direction: "forward", after: q.after, limit: q.limit } as const
+    const { items, more } = await p.history.history(q.conv, forward, caller.userId)
     return { items, next_after: more ? (items.at(-1)?.seq ?? null) : null, prev_before: null }
   }
-  const { items, more } = await p.history.history(q.conv, {
-    direction: "backward",
-    before: q.before,
-    limit: q.limit,
-  })
+  const backward = { direction: "backward", before: q.before, limit: q.limit } as const
+  const { items, more } = await p.history.history(q.conv, backward, caller.userId)
   return { items, next_after: null, prev_before: more ? (items[0]?.seq ?? null) : null }
 }
 

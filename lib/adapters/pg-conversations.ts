@@ -87,28 +87,50 @@ export function pgConversationStore(pool: pg.Pool): ConversationStore {
       return rows[0]?.role
     },
 
-    async listFor(userId, limit) {
+    async listFor(userId, page) {
       const { rows } = await pool.query<
-        ConversationRow & { role: Role; last_read_seq: string; unread: string; last: EventRow | null }
+        ConversationRow & {
+          role: Role
+          last_read_seq: string
+          active_us: string
+          more: boolean
+          unread: string
+          last: EventRow | null
+        }
       >(
-        `SELECT * FROM (
-         SELECT ${CONVERSATION_COLUMNS}, m.role, m.last_read_seq,
+        // Last activity: the later of the creation and the latest message ts (which the head
+        // keeps). Neither moves back, so a conversation only ever moves toward the front. The
+        // order needs one row per conversation, so the page is cut first; unread counts and last
+        // messages are looked up for it alone. Ids compare bytewise (COLLATE "C"): the same tie
+        // order whatever the database's locale.
+        `WITH mine AS (
+           SELECT ${CONVERSATION_COLUMNS}, m.role, m.last_read_seq,
+                  (extract(epoch FROM GREATEST(h.last_message_at, c.created_at)) * 1000000)::bigint AS active_us
+             FROM conversation_members m
+             JOIN conversations c ON c.id = m.conversation_id
+             LEFT JOIN conversation_heads h ON h.conversation_id = m.conversation_id
+            WHERE m.user_id = $1::uuid
+         ), upcoming AS (
+           -- One more than the page: whether another page follows.
+           SELECT * FROM mine
+            WHERE $2::bigint IS NULL OR active_us < $2 OR (active_us = $2 AND id COLLATE "C" > $3::text)
+            ORDER BY active_us DESC, id COLLATE "C"
+            LIMIT $4 + 1
+         ), shown AS (
+           SELECT * FROM upcoming ORDER BY active_us DESC, id COLLATE "C" LIMIT $4
+         )
+         SELECT s.*, (SELECT count(*) FROM upcoming) > $4 AS more,
                 (SELECT count(*) FROM messages u
-                  WHERE u.conversation_id = c.id AND u.seq > m.last_read_seq AND u.kind = 'message'
+                  WHERE u.conversation_id = s.id AND u.seq > s.last_read_seq AND u.kind = 'message'
                     AND u.recalled_at IS NULL AND u.sender_id <> $1::text) AS unread,
                 (SELECT row_to_json(lm) FROM (
                    SELECT ${EVENT_COLUMNS} FROM messages
-                    WHERE conversation_id = c.id AND kind = 'message' ORDER BY seq DESC LIMIT 1) lm) AS last
-           FROM conversation_members m
-           JOIN conversations c ON c.id = m.conversation_id
-          WHERE m.user_id = $1::uuid
-         ) x
-         -- Most recent activity first: each conversation's last message comes from its primary key.
-         ORDER BY coalesce((x.last->>'sent_at')::timestamptz, x.created_at) DESC, x.id
-         LIMIT $2`,
-        [userId, limit],
+                    WHERE conversation_id = s.id AND kind = 'message' ORDER BY seq DESC LIMIT 1) lm) AS last
+           FROM shown s
+          ORDER BY s.active_us DESC, s.id COLLATE "C"`,
+        [userId, page.after?.activeMicros ?? null, page.after?.id ?? null, page.limit],
       )
-      return rows.map(
+      const items = rows.map(
         (r): ConversationSummary => ({
           ...toConversation(r),
           role: r.role,
@@ -126,6 +148,14 @@ export function pgConversationStore(pool: pg.Pool): ConversationStore {
                 }) as StoredMessage),
         }),
       )
+      const last = rows.at(-1)
+      return {
+        items,
+        next:
+          last === undefined || !last.more
+            ? undefined
+            : { activeMicros: Number(last.active_us), id: last.id },
+      }
     },
 
     async idsFor(userId) {

@@ -22,7 +22,10 @@ export type EventRow = {
   reaction_op: "add" | "remove" | null
 }
 
-export function toStoredEvent(row: EventRow, reactions?: Record<string, number>): StoredEvent {
+/** A message's reactions as history shows them: counts per emoji, and the reader's own emoji. */
+export type ReactionsView = { readonly counts: Record<string, number>; readonly mine: string[] }
+
+export function toStoredEvent(row: EventRow, reactions?: ReactionsView): StoredEvent {
   const base = {
     conv: row.conversation_id,
     seq: Number(row.seq),
@@ -41,7 +44,7 @@ export function toStoredEvent(row: EventRow, reactions?: Record<string, number>)
           ? {}
           : { edited_at: row.edited_at.toISOString() }),
         ...(row.recalled_at === null ? {} : { recalled: true as const }),
-        ...(reactions === undefined ? {} : { reactions }),
+        ...(reactions === undefined ? {} : { reactions: reactions.counts, my_reactions: reactions.mine }),
       }
     case "edit":
       // An edit of a message recalled later shows no text either.
@@ -63,7 +66,7 @@ export function toStoredEvent(row: EventRow, reactions?: Record<string, number>)
 
 export function pgHistoryStore(pool: pg.Pool): HistoryStore {
   return {
-    async history(conversationId, query) {
+    async history(conversationId, query, reader) {
       // One row more than asked tells whether there is more; the primary key serves both orders.
       const { rows } =
         query.direction === "forward"
@@ -81,22 +84,30 @@ export function pgHistoryStore(pool: pg.Pool): HistoryStore {
       const page = rows.slice(0, query.limit)
       if (query.direction === "backward") page.reverse()
       const messageIds = page.filter((r) => r.kind === "message" && r.recalled_at === null).map((r) => r.id)
-      const counts = new Map<string, Record<string, number>>()
+      const views = new Map<string, ReactionsView>()
       if (messageIds.length > 0) {
-        const reactions = await pool.query<{ message_id: string; emoji: string; n: number }>(
-          `SELECT message_id, emoji, count(*)::int AS n FROM reactions
+        const reactions = await pool.query<{ message_id: string; emoji: string; n: number; mine: boolean }>(
+          `SELECT message_id, emoji, count(*)::int AS n, bool_or(user_id = $3) AS mine FROM reactions
             WHERE conversation_id = $1 AND message_id = ANY($2::uuid[])
             GROUP BY message_id, emoji ORDER BY message_id, emoji`,
-          [conversationId, messageIds],
+          [conversationId, messageIds, reader],
         )
-        for (const r of reactions.rows)
-          counts.set(r.message_id, { ...counts.get(r.message_id), [r.emoji]: r.n })
+        for (const r of reactions.rows) {
+          // Computed keys, not assignment: an emoji may be any text, "__proto__" included.
+          const seen = views.get(r.message_id)
+          views.set(r.message_id, {
+            counts: { ...seen?.counts, [r.emoji]: r.n },
+            mine: r.mine ? [...(seen?.mine ?? []), r.emoji] : (seen?.mine ?? []),
+          })
+        }
       }
       return {
         items: page.map((r) =>
           toStoredEvent(
             r,
-            r.kind === "message" && r.recalled_at === null ? (counts.get(r.id) ?? {}) : undefined,
+            r.kind === "message" && r.recalled_at === null
+              ? (views.get(r.id) ?? { counts: {}, mine: [] })
+              : undefined,
           ),
         ),
         more,

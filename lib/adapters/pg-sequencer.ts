@@ -186,7 +186,8 @@ function fileRefusal(e: SeqEvent, files: Map<string, FileFacts>): RefusalCode | 
 /**
  * One statement: reserves a block of seqs per conversation in conversation_heads (the row lock
  * makes this the single writer until the commit) and inserts the events with seqs from that
- * block, in batch order within each conversation.
+ * block, in batch order within each conversation. The head also keeps the latest `ts` of the
+ * conversation's messages (never moving back), the order of the conversation list.
  */
 function insertEvents(accepted: readonly SeqEvent[]): Statement[] {
   if (accepted.length === 0) return []
@@ -200,9 +201,11 @@ function insertEvents(accepted: readonly SeqEvent[]): Statement[] {
                              $8::timestamptz[], $9::text[], $10::text[])
                       WITH ORDINALITY AS u(conv, id, sender, kind, target, body, reply_to, sent_at, emoji, op, ord)
              ), heads AS (
-               INSERT INTO conversation_heads AS h (conversation_id, last_seq)
-               SELECT conv, count(*) FROM batch GROUP BY conv
-               ON CONFLICT (conversation_id) DO UPDATE SET last_seq = h.last_seq + EXCLUDED.last_seq
+               INSERT INTO conversation_heads AS h (conversation_id, last_seq, last_message_at)
+               SELECT conv, count(*), max(sent_at) FILTER (WHERE kind = 'message') FROM batch GROUP BY conv
+               ON CONFLICT (conversation_id) DO UPDATE
+                  SET last_seq = h.last_seq + EXCLUDED.last_seq,
+                      last_message_at = GREATEST(h.last_message_at, EXCLUDED.last_message_at)
                RETURNING conversation_id, last_seq
              )
              INSERT INTO messages (conversation_id, seq, id, sender_id, kind, target_id, body, reply_to, sent_at, emoji, reaction_op)

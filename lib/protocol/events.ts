@@ -101,6 +101,8 @@ export type StoredMessage = StoredBase & {
   readonly recalled?: true
   /** In history: reactions per emoji. */
   readonly reactions?: Readonly<Record<string, number>>
+  /** In history: the emoji of `reactions` that the reader reacted with themselves. */
+  readonly my_reactions?: readonly string[]
 }
 export type StoredEdit = StoredBase & {
   readonly type: "edit"

@@ -20,6 +20,7 @@ export type ConversationSummary = Conversation & {
   last_read_seq: number
   last_message: StoredMessage | null
 }
+export type ConversationPage = { items: ConversationSummary[]; next_cursor: string | null }
 /** `read_seq`: how far that member has read (for "Read" and "Read by N" before any live read event). */
 export type Member = { id: string; username: string; role: Role; joined_at: string; read_seq: number }
 export type HistoryPage = { items: StoredEvent[]; next_after: number | null; prev_before: number | null }
@@ -45,8 +46,9 @@ const enc = encodeURIComponent
 
 export function conversationsApi(http: Http, created: (conv: Conversation) => void) {
   return {
-    list: (o: { limit?: number } = {}) =>
-      http.json<{ items: ConversationSummary[] }>("GET", "conversations", { query: { limit: o.limit } }),
+    /** A page, the most recently active first; pass `next_cursor` as `cursor` for the next (null: the last). */
+    list: (o: { limit?: number; cursor?: string | undefined } = {}) =>
+      http.json<ConversationPage>("GET", "conversations", { query: { limit: o.limit, cursor: o.cursor } }),
     /** A new conversation is watched from seq 0, so its first messages are emitted too. */
     create: async (o: { kind: "direct" | "group"; members: string[]; title?: string }) => {
       const answer = await http.request<Conversation>("POST", "conversations", { body: o })

@@ -165,7 +165,7 @@ export class CoveClient {
       sequencer: this.sequencer,
       after: (conv, after, limit) => this.messages.history(conv, { after, limit }),
       latest: (conv, limit) => this.messages.history(conv, { limit }),
-      conversations: async () => (await this.conversations.list({ limit: 200 })).items,
+      conversations: (cursor) => this.conversations.list({ limit: 200, cursor }),
       deliver: (e) => this.deliver(e),
       onError: (err) => this.emitter.emit("error", err),
       pageSize: o.historyPageSize ?? 200,

@@ -1,6 +1,7 @@
 /** @cove/sdk: the Cove client SDK for browsers and Node.js (sdk/README.md). */
 export type {
   Conversation,
+  ConversationPage,
   ConversationSummary,
   Download,
   FileView,

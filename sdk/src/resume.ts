@@ -3,7 +3,7 @@
  * each tracked conversation, and whenever a delivery skips seqs. What history returns goes
  * through the same Sequencer as live deliveries, so overlaps are dropped and order holds.
  */
-import type { ConversationSummary, HistoryPage } from "./api"
+import type { ConversationPage, HistoryPage } from "./api"
 import { HttpError } from "./http"
 import type { Sequencer } from "./sequencer"
 import type { StoredEvent } from "./types"
@@ -12,7 +12,8 @@ export type ResumePorts = {
   readonly sequencer: Sequencer
   readonly after: (conv: string, after: number, limit: number) => Promise<HistoryPage>
   readonly latest: (conv: string, limit: number) => Promise<HistoryPage>
-  readonly conversations: () => Promise<ConversationSummary[]>
+  /** A page of the conversation list, the most recently active first. */
+  readonly conversations: (cursor: string | undefined) => Promise<ConversationPage>
   readonly deliver: (event: StoredEvent) => void
   readonly onError: (err: Error) => void
   readonly pageSize: number
@@ -97,26 +98,38 @@ export class Resumer {
     this.timers.add(timer)
   }
 
+  /**
+   * Pages through the list only while it is still in conversations active since `since`: a
+   * page whose last conversation was last active before it ends the walk, since the later ones
+   * are older still. Last activity is the last message's `ts` (or `created_at` without one), give
+   * or take the edges' clock differences that LOST_MARGIN_MS allows for (docs/conversations.md).
+   */
   private async discover(since: number): Promise<void> {
     const { sequencer } = this.ports
-    let list: ConversationSummary[]
-    try {
-      list = await this.ports.conversations()
-    } catch (err) {
-      this.ports.onError(err instanceof Error ? err : new Error(String(err)))
-      return
-    }
-    for (const c of list) {
-      const last = c.last_message
-      if (last === null || sequencer.lastSeq(c.id) !== undefined || Date.parse(last.ts) < since) continue
+    let cursor: string | undefined
+    do {
+      let list: ConversationPage
       try {
-        // The newest page: start after the last event from before the socket was lost.
-        const page = await this.ports.latest(c.id, this.ports.pageSize)
-        const before = page.items.filter((e) => Date.parse(e.ts) < since).at(-1)
-        sequencer.watch(c.id, before?.seq ?? Math.max(0, (page.items[0]?.seq ?? 1) - 1))
+        list = await this.ports.conversations(cursor)
       } catch (err) {
         this.ports.onError(err instanceof Error ? err : new Error(String(err)))
+        return
       }
-    }
+      for (const c of list.items) {
+        const last = c.last_message
+        if (last === null || sequencer.lastSeq(c.id) !== undefined || Date.parse(last.ts) < since) continue
+        try {
+          // The newest page: start after the last event from before the socket was lost.
+          const page = await this.ports.latest(c.id, this.ports.pageSize)
+          const before = page.items.filter((e) => Date.parse(e.ts) < since).at(-1)
+          sequencer.watch(c.id, before?.seq ?? Math.max(0, (page.items[0]?.seq ?? 1) - 1))
+        } catch (err) {
+          this.ports.onError(err instanceof Error ? err : new Error(String(err)))
+        }
+      }
+      const end = list.items.at(-1)
+      const recent = end !== undefined && Date.parse(end.last_message?.ts ?? end.created_at) >= since
+      cursor = recent ? (list.next_cursor ?? undefined) : undefined
+    } while (cursor !== undefined)
   }
 }

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto"
+import { randomBytes, randomUUID } from "node:crypto"
 import { connect } from "nats"
 import t from "tap"
 import { endSessions } from "../../functions/auth/handler"
@@ -6,6 +6,7 @@ import { routes } from "../../functions/conversations/routes"
 import { natsMembershipBus } from "../../lib/adapters/nats-membership"
 import { pgAuthenticator } from "../../lib/adapters/pg-authenticator"
 import { pgConversationStore } from "../../lib/adapters/pg-conversations"
+import { pgSequencerStore } from "../../lib/adapters/pg-sequencer"
 import { defineFunction } from "../../lib/function/harness"
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../../lib/protocol/tokens"
 import { collect, registerUser, serveForTest, withAuth } from "../support/auth"
@@ -264,6 +265,105 @@ t.test("conversations over HTTP, with real tokens, PostgreSQL and NATS", async (
     },
   )
 
+  t.test("the list pages with a cursor, by last activity, each conversation once", async (t) => {
+    const [paula, quinn] = [await user("paula"), await user("quinn")]
+    const t0 = auth.clock.now().getTime()
+    const groups: string[] = []
+    for (let i = 0; i < 7; i++) {
+      const created = await call(paula, "POST", "/", {
+        kind: "group",
+        title: `page ${i}`,
+        members: [quinn.id],
+      })
+      groups.push((await jsonOf(created)).id)
+      auth.clock.advance(1000)
+    }
+    const g = (i: number) => groups[i] as string
+    // Messages go through the sequencer, which keeps each conversation's last activity.
+    const sequencer = pgSequencerStore(auth.pool)
+    const say = async (conv: string, at: number) => {
+      const ts = new Date(at).toISOString()
+      const body = { kind: "text" as const, text: `at ${ts}` }
+      const applied = await sequencer.apply(
+        [{ v: 1, type: "message", id: randomUUID(), conv, from: quinn.id, body, ts }],
+        auth.clock.now(),
+      )
+      t.equal(applied.stored.length, 1, `stored in ${conv}`)
+    }
+    await say(g(1), t0 + 100_000)
+    await say(g(4), t0 + 90_000)
+    // g0's message has the time g6 was created at: a tie, broken by id (bytewise).
+    await say(g(0), t0 + 6_000)
+    const tied = [g(0), g(6)].sort()
+    const expected = [g(1), g(4), ...tied, g(5), g(3), g(2)]
+    type Page = { items: { id: string; unread: number; last_message: { ts: string } | null }[] }
+    const page = async (query: string): Promise<Page & { next_cursor: string | null }> => {
+      const res = await call(paula, "GET", `/?${query}`)
+      t.equal(res.status, 200, query)
+      return jsonOf(res)
+    }
+    const ids = (p: Page) => p.items.map((c) => c.id)
+
+    const first = await page("limit=3")
+    t.same(ids(first), expected.slice(0, 3), "the most recently active first")
+    t.match(first.next_cursor, /^[A-Za-z0-9_-]+$/, "an opaque base64url cursor")
+    t.match(first.items[0], { unread: 1, last_message: { ts: new Date(t0 + 100_000).toISOString() } })
+    const second = await page(`limit=3&cursor=${first.next_cursor}`)
+    t.same(ids(second), expected.slice(3, 6))
+    t.match(second.items[1], { id: g(5), unread: 0, last_message: null }, "later pages have summaries too")
+    const third = await page(`limit=3&cursor=${second.next_cursor}`)
+    t.same(ids(third), expected.slice(6))
+    t.equal(third.next_cursor, null, "the last page says so")
+    t.same([...ids(first), ...ids(second), ...ids(third)].sort(), [...groups].sort(), "each exactly once")
+    const whole = await page("limit=7")
+    t.same(ids(whole), expected, "the same order in one page")
+    t.equal(whole.next_cursor, null, "a full page that ends the list is not followed by an empty one")
+
+    // Activity between pages moves conversations to the front; the cursor is a position, not an
+    // offset, so the rest of the list is neither skipped nor repeated.
+    const before = await page("limit=3")
+    t.same(ids(before), expected.slice(0, 3))
+    await say(expected[4] as string, t0 + 200_000)
+    await say(expected[1] as string, t0 + 210_000)
+    // A message stamped earlier (an edge with a slow clock) does not move a conversation back,
+    // where it would be listed a second time.
+    await say(expected[0] as string, t0 - 3_600_000)
+    const after = await page(`limit=3&cursor=${before.next_cursor}`)
+    t.same(
+      ids(after),
+      [expected[3], expected[5], expected[6]],
+      "not yet listed and still inactive: all listed; the one that became active is at the front now",
+    )
+    t.equal(after.next_cursor, null, "nothing listed before comes back, however active")
+    t.same(
+      ids(await page("limit=3")),
+      [expected[1], expected[4], expected[0]],
+      "the first page again shows what became active, latest first",
+    )
+  })
+
+  t.test("a cursor that the list did not make is invalid input", async (t) => {
+    const b64 = (text: string) => Buffer.from(text).toString("base64url")
+    for (const cursor of [
+      "",
+      "%%%",
+      "a".repeat(201),
+      b64("not json"),
+      b64("{}"),
+      b64('[1.5,"abc"]'),
+      b64('["1","abc"]'),
+      b64('[1,"bad.id"]'),
+      b64('[1,"abc",2]'),
+    ]) {
+      const res = await call(alice, "GET", `/?limit=3&cursor=${encodeURIComponent(cursor)}`)
+      t.match(
+        await errorOf(res),
+        { status: 400, code: "INVALID_INPUT", details: { fields: [{ field: "cursor" }] } },
+        JSON.stringify(cursor),
+      )
+    }
+  })
+
   t.test("every door checks the caller", async (t) => {
     t.equal((await errorOf(await call(undefined, "GET", "/"))).code, "AUTH_REQUIRED")
     t.equal((await errorOf(await call({ token: "not.a.token" }, "GET", "/"))).code, "AUTH_TOKEN_INVALID")
@@ -273,6 +373,7 @@ t.test("conversations over HTTP, with real tokens, PostgreSQL and NATS", async (
     for (const [method, path, body] of [
       ["GET", "/bad.id", undefined],
       ["GET", "/?limit=-1", undefined],
+      ["GET", "/?cursor=%25%25", undefined],
       ["PATCH", "/bad.id", { title: 42 }],
       ["POST", "/bad.id/members", { members: "nobody" }],
       ["PATCH", "/bad.id/members/not-a-user", { role: "emperor" }],

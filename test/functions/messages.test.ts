@@ -14,11 +14,12 @@ import { pgConversationStore } from "../../lib/adapters/pg-conversations"
 import { pgHistoryStore } from "../../lib/adapters/pg-messages"
 import { pgSequencerStore } from "../../lib/adapters/pg-sequencer"
 import { defineFunction } from "../../lib/function/harness"
+import type { InboundEvent } from "../../lib/protocol/events"
 import { INBOUND_STREAM, INBOUND_TOPIC } from "../../lib/protocol/subjects"
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../../lib/protocol/tokens"
 import { registerUser, serveForTest, withAuth } from "../support/auth"
 import { repoRoot } from "../support/bundles"
-import { errorOf, jsonOf } from "../support/http"
+import { errorOf, type Json, jsonOf } from "../support/http"
 import { testLog, withNats, withPostgres } from "../support/servers"
 
 t.test("stack.yml's sequencer reads the stream and topic the publishers write to", async (t) => {
@@ -212,6 +213,7 @@ t.test("messages: integrator sends are durable and idempotent; history pages bot
       [10, "recall"],
     ])
     t.match(after.items[1], { body: { text: "m2, edited" }, reactions: { "❤️": 1 } })
+    t.same(after.items[1].my_reactions, ["❤️"], "the caller's own reaction")
     t.match(after.items[2], { body: null, recalled: true })
     const read = await auth.pool.query(
       "SELECT last_read_seq::int AS seq FROM conversation_members WHERE user_id = $1",
@@ -242,5 +244,79 @@ t.test("messages: integrator sends are durable and idempotent; history pages bot
       })
       t.equal((await errorOf(res)).code, "AUTH_REQUIRED", `${method} ${path}`)
     }
+  })
+
+  t.test("history tells each reader which reactions are their own", async (t) => {
+    const bob = await user("bob")
+    const room = randomBytes(16).toString("base64url")
+    await conversations.createGroup(room, "reactions", alice.id, [bob.id], auth.clock.now())
+    const ts = auth.clock.now().toISOString()
+    const [m1, m2, m3, m4] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()]
+    const message = (id: string): InboundEvent => ({
+      v: 1,
+      type: "message",
+      id,
+      conv: room,
+      from: alice.id,
+      body: { kind: "text", text: id },
+      ts,
+    })
+    const react = (from: { id: string }, target: string, emoji: string, op: "add" | "remove" = "add") =>
+      ({
+        v: 1,
+        type: "reaction",
+        id: randomUUID(),
+        conv: room,
+        from: from.id,
+        target,
+        emoji,
+        op,
+        ts,
+      }) as const
+    const applied = await pgSequencerStore(auth.pool).apply(
+      [
+        message(m1),
+        message(m2),
+        message(m3),
+        message(m4),
+        react(alice, m1, "👍"),
+        react(bob, m1, "👍"),
+        react(bob, m1, "❤️"),
+        react(alice, m1, "😀"),
+        react(alice, m1, "😀", "remove"),
+        react(bob, m2, "🎉"),
+        react(alice, m4, "👍"),
+        { v: 1, type: "recall", id: randomUUID(), conv: room, from: alice.id, target: m4, ts },
+      ],
+      auth.clock.now(),
+    )
+    t.same(applied.refused, [])
+    const messagesFor = async (who: { token: string }, query: string) => {
+      const page = await jsonOf(await call(who, "GET", `/?conv=${room}&${query}`))
+      return new Map<string, Json>(
+        page.items.filter((e: { type: string }) => e.type === "message").map((m: Json) => [m.id, m]),
+      )
+    }
+    const sorted = (emoji: readonly string[]) => [...emoji].sort()
+
+    const seenByAlice = await messagesFor(alice, "after=0")
+    t.same(seenByAlice.get(m1)?.reactions, { "👍": 2, "❤️": 1 }, "counts are everyone's, as before")
+    t.same(seenByAlice.get(m1)?.my_reactions, ["👍"], "only alice's own; the one she took back is gone")
+    t.same(seenByAlice.get(m2)?.reactions, { "🎉": 1 })
+    t.same(seenByAlice.get(m2)?.my_reactions, [], "bob's reaction is not alice's")
+    t.same(seenByAlice.get(m3)?.my_reactions, [], "no reactions at all")
+    t.notOk("my_reactions" in seenByAlice.get(m4), "a recalled message has neither counts nor own reactions")
+    t.notOk("reactions" in seenByAlice.get(m4))
+
+    // The latest page (backward) marks them the same way.
+    const seenByBob = await messagesFor(bob, "limit=50")
+    t.same(seenByBob.get(m1)?.reactions, { "👍": 2, "❤️": 1 })
+    t.same(
+      sorted(seenByBob.get(m1)?.my_reactions),
+      sorted(["👍", "❤️"]),
+      "the same emoji as alice, and another",
+    )
+    t.same(seenByBob.get(m2)?.my_reactions, ["🎉"])
+    t.same(seenByBob.get(m3)?.my_reactions, [])
   })
 })

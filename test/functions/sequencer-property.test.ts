@@ -136,7 +136,11 @@ t.test("sequencer invariants under random sends, retries, edits, recalls and red
         }
 
         for (const conv of convs) {
-          const { items } = await history.history(conv, { direction: "forward", after: 0, limit: 1000 })
+          const { items } = await history.history(
+            conv,
+            { direction: "forward", after: 0, limit: 1000 },
+            USERS[0] as string,
+          )
           // 1. contiguous seqs
           if (!items.every((e, n) => e.seq === n + 1)) return false
           // 2. each (sender, id) stored once

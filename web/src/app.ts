@@ -13,6 +13,8 @@ import { createSearch } from "./search-view"
 import { AppState } from "./state"
 
 const HISTORY_PAGE = 50
+/** The most the conversations function answers per page. */
+const LIST_PAGE = 200
 /** A presigned URL is reused for this long (they live FILES_DOWNLOAD_TTL_SECONDS, 5 min by default). */
 const FILE_INFO_REUSE_MS = 120_000
 const TYPING_SHOWN_MS = 4_000
@@ -140,7 +142,13 @@ export function startApp(root: HTMLElement, client: CoveClient, logout: () => vo
 
   // ---- actions
   async function reloadList(): Promise<void> {
-    const { items } = await client.conversations.list()
+    // Every page: the sidebar shows all of the user's conversations, not only the latest ones.
+    let page = await client.conversations.list({ limit: LIST_PAGE })
+    const items = [...page.items]
+    while (page.next_cursor !== null) {
+      page = await client.conversations.list({ limit: LIST_PAGE, cursor: page.next_cursor })
+      items.push(...page.items)
+    }
     state.setSummaries(items)
     await Promise.all(items.map((s) => loadMembers(s.id)))
     state.changed({ list: true })

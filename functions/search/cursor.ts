@@ -23,13 +23,40 @@ const tier = z.union([
   z.tuple([z.literal("w"), month]).transform(([, from]): Tier => ({ kind: "window", from })),
   z.tuple([z.literal("r"), month]).transform(([, before]): Tier => ({ kind: "rest", before })),
 ])
+/** A rank as PostgreSQL prints a `real`: a finite number within its range. */
+const rank = z
+  .string()
+  .regex(/^-?\d+(\.\d+)?(e[+-]?\d+)?$/)
+  .refine((v) => Math.abs(Number(v)) <= REAL_MAX)
+const REAL_MAX = 3.4028234663852886e38
+
+const STORED_TS = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(\.\d{1,6})?[+-](\d\d)(:(\d\d))?$/
+
+/**
+ * A time as PostgreSQL prints a `timestamptz`, and a real one: a cursor naming the 13th month
+ * or the 30th of February must be refused here, not reach the database as a failing cast.
+ */
+function isStoredTime(v: string): boolean {
+  const m = STORED_TS.exec(v)
+  if (m === null) return false
+  const [year, month, day, hour, minute, second, offsetHours, offsetMinutes] = [1, 2, 3, 4, 5, 6, 8, 10].map(
+    (i) => Number(m[i] ?? "0"),
+  ) as [number, number, number, number, number, number, number, number]
+  const date = new Date(Date.UTC(year, month - 1, day))
+  return (
+    date.getUTCFullYear() === year &&
+    date.getUTCMonth() === month - 1 &&
+    date.getUTCDate() === day &&
+    hour <= 23 &&
+    minute <= 59 &&
+    second <= 59 &&
+    offsetHours <= 15 &&
+    offsetMinutes <= 59
+  )
+}
+
 const position = z
-  .tuple([
-    z.string().regex(/^-?\d+(\.\d+)?(e[+-]?\d+)?$/),
-    z.string().regex(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?[+-]\d\d(:\d\d)?$/),
-    safeId,
-    z.number().int().positive(),
-  ])
+  .tuple([rank, z.string().refine(isStoredTime), safeId, z.number().int().positive()])
   .nullable()
 const encoded = z.tuple([tier, position, z.string()])
 

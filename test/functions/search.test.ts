@@ -139,6 +139,23 @@ t.test("search over the fixture corpus", async (t) => {
       (await errorOf(await f.search(who("alice"), { q: "京", cursor: badMonth }))).code,
       "SEARCH_CURSOR_INVALID",
     )
+    // Positions that look right but name no real time or rank: refused, not a failing cast.
+    const at = (rank: string, ts: string) =>
+      Buffer.from(JSON.stringify([["a"], [rank, ts, "conv", 1], digest])).toString("base64url")
+    const fine = await f.search(who("alice"), { q: "京", cursor: at("0.5", "2026-02-28 23:59:59.5+05:30") })
+    t.equal(fine.status, 200, "a real position is accepted")
+    for (const [rank, ts] of [
+      ["0.5", "2026-13-01 00:00:00+00"],
+      ["0.5", "2026-02-30 00:00:00+00"],
+      ["0.5", "2026-02-28 24:00:00+00"],
+      ["0.5", "2026-02-28 00:61:00+00"],
+      ["0.5", "2026-02-28 00:00:00+16"],
+      ["1e39", "2026-02-28 00:00:00+00"],
+    ] as const) {
+      const answer = await f.search(who("alice"), { q: "京", cursor: at(rank, ts) })
+      t.equal(answer.status, 400, `${rank} ${ts}`)
+      t.equal((await errorOf(answer)).code, "SEARCH_CURSOR_INVALID", `${rank} ${ts}`)
+    }
   })
 
   t.test("non-members see nothing of other conversations", async (t) => {

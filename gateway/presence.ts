@@ -3,23 +3,25 @@
  * serves in the NATS KV bucket COVE_PRESENCE (`<user>.<edge>`), refreshed on a heartbeat and
  * expiring by TTL if the edge dies. A user goes offline only when their last socket on every
  * edge has been gone for the grace period (a page reload or a network switch is not an
- * absence). Changes are announced to the user's conversations as `presence` deliveries.
+ * absence). Changes are announced to the user's conversations as `presence` deliveries, once
+ * each: presence-state.ts keeps what was announced.
  *
- * Exactly one announcement per change, however edges interleave: the announced state of each
- * user lives in COVE_PRESENCE_STATE and only the edge whose compare-and-set moves it announces.
- * An arriving edge rewrites the state even when it already says online, so an edge that saw no
- * devices just before that arrival loses its compare-and-set, looks again, and stays quiet.
+ * A dead edge deletes nothing and a TTL expiry makes no KV event (NATS 2.9), so the edges sweep:
+ * once per heartbeat across the cluster (whoever takes the turn in COVE_PRESENCE_SWEEP), one
+ * edge lists the users whose state says online and the device keys, and gives each user who
+ * has none the grace period before it checks and announces as after a last socket closed. The
+ * users of an edge that died are announced offline within its keys' TTL (3 heartbeats) + one
+ * sweep (at most 1⅝ heartbeats apart) + the grace period, by whichever edges are up; the first
+ * edge up after the whole cluster stopped sweeps at once.
  */
-import type { KV, NatsConnection } from "nats"
+import type { JetStreamManager, KV, NatsConnection } from "nats"
 import type { Logger } from "../lib/log"
+import { keysNow, purgeKey } from "./kv-keys"
+import { AnnouncedStates, isWrongRevision } from "./presence-state"
 
 export const PRESENCE_BUCKET = "COVE_PRESENCE"
-export const PRESENCE_STATE_BUCKET = "COVE_PRESENCE_STATE"
-
-const ONLINE = "1"
-const OFFLINE = "0"
-/** Compare-and-set attempts before giving up on one change; each loss means another edge moved. */
-const MAX_ATTEMPTS = 20
+/** One key, `turn`, created by the edge that sweeps; it expires a heartbeat later, for the next one. */
+export const PRESENCE_SWEEP_BUCKET = "COVE_PRESENCE_SWEEP"
 
 export type PresenceOptions = {
   readonly nc: NatsConnection
@@ -31,31 +33,46 @@ export type PresenceOptions = {
   readonly log: Logger
 }
 
+/** A user served here: the conversations told of the arrival, and the device key's revision once written. */
+type Here = { readonly conversations: ReadonlySet<string>; revision: number | undefined; renewing: boolean }
+
 export class Presence {
   /** Users with a socket on this edge, or within their grace period; changed synchronously. */
-  private readonly here = new Set<string>()
+  private readonly here = new Map<string, Here>()
   private readonly leaving = new Map<string, NodeJS.Timeout>()
+  /** Users a sweep found online without a device anywhere, until checked after the grace period. */
+  private readonly suspects = new Set<string>()
+  private readonly graceTimers = new Set<NodeJS.Timeout>()
   /** Bucket work per user runs in order: an arrival's key is written before a later leave deletes it. */
   private readonly queues = new Map<string, Promise<void>>()
   private heartbeat: NodeJS.Timeout | undefined
+  private sweepTimer: NodeJS.Timeout | undefined
   private stopped = false
   /** Bucket operations under way: a stop waits for them, so none is cut off by the closing connection. */
   private readonly inFlight = new Set<Promise<unknown>>()
 
   private constructor(
     private readonly o: PresenceOptions,
+    private readonly jsm: JetStreamManager,
     private readonly devices: KV,
-    private readonly states: KV,
+    private readonly states: AnnouncedStates,
+    private readonly turns: KV,
   ) {}
 
   static async start(o: PresenceOptions): Promise<Presence> {
     const js = o.nc.jetstream()
     // Keys live three heartbeats: an edge that dies takes its users' devices away within that time.
     const devices = await js.views.kv(PRESENCE_BUCKET, { ttl: o.heartbeatMs * 3, history: 1 })
-    const states = await js.views.kv(PRESENCE_STATE_BUCKET, { history: 1 })
-    const presence = new Presence(o, devices, states)
+    const jsm = await o.nc.jetstreamManager()
+    const states = await AnnouncedStates.open(o.nc, jsm, (user, conversations, online) => {
+      for (const conv of conversations) o.announce(conv, { type: "presence", user, online })
+    })
+    const turns = await js.views.kv(PRESENCE_SWEEP_BUCKET, { ttl: o.heartbeatMs, history: 1 })
+    const presence = new Presence(o, jsm, devices, states, turns)
     presence.heartbeat = setInterval(() => presence.refresh(), o.heartbeatMs)
     presence.heartbeat.unref()
+    // At once: after a whole-cluster restart the first edge up cleans up what the others left.
+    presence.scheduleSweep(0)
     return presence
   }
 
@@ -68,11 +85,9 @@ export class Presence {
       this.leaving.delete(userId)
     }
     if (this.here.has(userId)) return
-    this.here.add(userId)
-    await this.inOrder(userId, async () => {
-      await this.devices.put(this.key(userId), String(Date.now()))
-      await this.markOnline(userId, conversations)
-    })
+    const device: Here = { conversations, revision: undefined, renewing: false }
+    this.here.set(userId, device)
+    await this.inOrder(userId, () => this.announceArrival(userId, device))
   }
 
   /** The user's last socket on this edge closed: offline after the grace period, if nowhere else. */
@@ -83,8 +98,9 @@ export class Presence {
       this.leaving.delete(userId)
       this.here.delete(userId)
       void this.inOrder(userId, async () => {
-        await this.devices.delete(this.key(userId))
-        await this.markOfflineIfGone(userId, conversations)
+        // No delete marker: to every listing the user is gone from this edge at once.
+        await purgeKey(this.jsm, PRESENCE_BUCKET, this.key(userId))
+        await this.states.markOfflineIfGone(userId, () => this.present(userId), conversations)
       })
     }, this.o.graceMs)
     // A grace period never keeps the process alive on its own.
@@ -95,18 +111,21 @@ export class Presence {
   /** Whether each user is online on any edge. */
   async online(userIds: readonly string[]): Promise<Record<string, boolean>> {
     const out: Record<string, boolean> = {}
-    for (const id of userIds) out[id] = this.here.has(id) || (await this.deviceKeys(id)).length > 0
+    for (const id of userIds) out[id] = await this.present(id)
     return out
   }
 
   /**
-   * Stops, then waits (at most `deadlineMs`) for bucket operations under way: a key listing cut
-   * off by the closing connection kept its consumer's timer, and the process, alive ~40 s.
+   * Stops, then waits (at most `deadlineMs`) for bucket operations under way, so that the
+   * closing connection cuts none of them off. Keys and states stay: a draining edge's users
+   * reconnect elsewhere, and a sweep announces those who do not.
    */
   async stop(deadlineMs = 1_000): Promise<void> {
     this.stopped = true
     clearInterval(this.heartbeat)
+    clearTimeout(this.sweepTimer)
     for (const t of this.leaving.values()) clearTimeout(t)
+    for (const t of this.graceTimers) clearTimeout(t)
     let timer: NodeJS.Timeout | undefined
     await Promise.race([
       Promise.allSettled([...this.inFlight]),
@@ -127,76 +146,103 @@ export class Presence {
       .then(work)
       .catch((err: unknown) => this.o.log.warn({ err, user: userId }, "presence update failed"))
     this.queues.set(userId, next)
-    this.inFlight.add(next)
+    this.track(next)
     void next.finally(() => {
-      this.inFlight.delete(next)
       if (this.queues.get(userId) === next) this.queues.delete(userId)
     })
     return next
   }
 
-  /** Writes "online" even over "online": that write is what makes a concurrent offline lose. */
-  private async markOnline(userId: string, conversations: ReadonlySet<string>): Promise<void> {
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const state = await this.states.get(userId)
-      const wasOnline = state !== null && state.string() === ONLINE
-      if (await this.compareAndSet(userId, ONLINE, state?.revision)) {
-        if (!wasOnline) this.tell(userId, conversations, true)
-        return
-      }
-    }
-    throw new Error("presence state kept changing")
+  private track(work: Promise<unknown>): void {
+    this.inFlight.add(work)
+    void work.finally(() => this.inFlight.delete(work))
   }
 
-  private async markOfflineIfGone(userId: string, conversations: ReadonlySet<string>): Promise<void> {
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      // The state is read before the devices: a device that arrives after this listing moves
-      // the state, so the compare-and-set below fails and the next round sees the device.
-      const state = await this.states.get(userId)
-      if (state === null || state.string() !== ONLINE) return
-      if ((await this.deviceKeys(userId)).length > 0) return
-      if (await this.compareAndSet(userId, OFFLINE, state.revision)) {
-        this.tell(userId, conversations, false)
-        return
-      }
-    }
-    throw new Error("presence state kept changing")
+  private async announceArrival(userId: string, device: Here): Promise<void> {
+    device.revision = await this.devices.put(this.key(userId), String(Date.now()))
+    await this.states.markOnline(userId, device.conversations)
   }
 
-  /** False when another edge wrote the state since `revision` was read. */
-  private async compareAndSet(userId: string, value: string, revision: number | undefined): Promise<boolean> {
-    try {
-      if (revision === undefined) await this.states.create(userId, value)
-      else await this.states.update(userId, value, revision)
-      return true
-    } catch (err) {
-      if (isWrongRevision(err)) return false
-      throw err
-    }
-  }
-
-  private async deviceKeys(userId: string): Promise<string[]> {
-    const found: string[] = []
-    for await (const key of await this.devices.keys(`${userId}.*`)) found.push(key)
-    return found
+  private async present(userId: string): Promise<boolean> {
+    return this.here.has(userId) || (await keysNow(this.jsm, PRESENCE_BUCKET, `${userId}.*`)).length > 0
   }
 
   private refresh(): void {
-    for (const userId of this.here) {
-      this.devices.put(this.key(userId), String(Date.now())).catch((err: unknown) => {
-        this.o.log.warn({ err, user: userId }, "presence heartbeat failed")
-      })
+    for (const [userId, device] of this.here) {
+      // Not written yet (the arrival is queued), or the last renewal has not answered.
+      if (device.revision === undefined || device.renewing) continue
+      device.renewing = true
+      this.devices
+        .update(this.key(userId), String(Date.now()), device.revision)
+        .then(
+          (revision) => {
+            device.revision = revision
+          },
+          (err: unknown) => {
+            if (!isWrongRevision(err)) {
+              this.o.log.warn({ err, user: userId }, "presence heartbeat failed")
+              return
+            }
+            // The key expired (no renewal for three heartbeats): a sweep may have announced the
+            // user offline. Arrive again; the state's compare-and-set decides whether that is news.
+            this.o.log.warn({ user: userId }, "presence key expired while connected; arriving again")
+            void this.inOrder(userId, async () => {
+              if (this.here.get(userId) === device) await this.announceArrival(userId, device)
+            })
+          },
+        )
+        .finally(() => {
+          device.renewing = false
+        })
     }
   }
 
-  private tell(userId: string, conversations: ReadonlySet<string>, online: boolean): void {
-    for (const conv of conversations) this.o.announce(conv, { type: "presence", user: userId, online })
+  /** Every ~half heartbeat, jittered so that edges started together do not ask together. */
+  private scheduleSweep(delayMs: number): void {
+    if (this.stopped) return
+    this.sweepTimer = setTimeout(() => {
+      const turn = this.sweepIfMyTurn().catch((err: unknown) =>
+        this.o.log.warn({ err }, "presence sweep failed"),
+      )
+      this.track(turn)
+      void turn.finally(() => this.scheduleSweep(this.o.heartbeatMs * (0.375 + Math.random() * 0.25)))
+    }, delayMs)
+    this.sweepTimer.unref()
   }
-}
 
-/** JetStream refuses a write whose expected last sequence is stale (API error 10071). */
-function isWrongRevision(err: unknown): boolean {
-  if (!(err instanceof Error)) return false
-  const code = (err as Error & { api_error?: { err_code?: number } }).api_error?.err_code
-  return code === 10071 || /wrong last sequence|key exists/i.test(err.message)
+  private async sweepIfMyTurn(): Promise<void> {
+    try {
+      await this.turns.create("turn", this.o.edgeId)
+    } catch (err) {
+      // Another edge swept less than a heartbeat ago.
+      if (isWrongRevision(err)) return
+      throw err
+    }
+    const live = await this.listed()
+    const suspects = (await this.states.users()).filter((u) => !live.has(u) && !this.suspects.has(u))
+    if (suspects.length === 0) return
+    // Online without a device: their edge died. They get the grace period to reconnect
+    // elsewhere, as after any last socket, then one check for them all.
+    for (const userId of suspects) this.suspects.add(userId)
+    const timer = setTimeout(() => {
+      this.graceTimers.delete(timer)
+      const check = this.states
+        .markOfflineUnlessListed(suspects, () => this.listed())
+        .then((offline) => this.o.log.info({ suspects: suspects.length, offline }, "presence swept"))
+        .catch((err: unknown) => this.o.log.warn({ err }, "presence sweep failed"))
+        .finally(() => {
+          for (const userId of suspects) this.suspects.delete(userId)
+        })
+      this.track(check)
+    }, this.o.graceMs)
+    timer.unref()
+    this.graceTimers.add(timer)
+  }
+
+  /** Users with a device key on any edge, or a socket here (whose key may not be written yet). */
+  private async listed(): Promise<Set<string>> {
+    const users = new Set(this.here.keys())
+    for (const key of await keysNow(this.jsm, PRESENCE_BUCKET)) users.add(key.slice(0, key.indexOf(".")))
+    return users
+  }
 }

@@ -256,7 +256,7 @@ export const gatewayFields = {
   presenceHeartbeatMs: setting(
     "COVE_EDGE_PRESENCE_HEARTBEAT_MS",
     positiveInt(10_000),
-    "how often an edge renews its users' presence; a dead edge's users go offline after 3 of these, in ms",
+    "how often an edge renews its users' presence (keys live 3 of these) and how often one edge sweeps for the users of dead edges, announced offline about 4⅝ of these plus the grace period after their edge died, in ms",
   ),
   presenceMaxMembers: setting(
     "COVE_EDGE_PRESENCE_MAX_MEMBERS",

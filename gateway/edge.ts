@@ -1,7 +1,7 @@
 /**
  * Wires one edge from its config: native uWS, NATS, the token verifier, the door, the open
- * connections and the revocation subscription. main.ts runs it as a process; tests start it
- * in-process on a free port.
+ * connections and the control events (revocations, membership changes). main.ts runs it as a
+ * process; tests start it in-process on a free port.
  */
 import { randomUUID } from "node:crypto"
 import { connectNats } from "../lib/adapters/nats"
@@ -11,11 +11,12 @@ import type { Logger } from "../lib/log"
 import { decodeJson } from "../lib/protocol/decode"
 import { parseMembershipEvent } from "../lib/protocol/events"
 import type { ConnectionLimits } from "../lib/protocol/frames"
-import { subjects, USER_MEMBERSHIP_SUBJECTS, USER_REVOKED_SUBJECTS } from "../lib/protocol/subjects"
+import { subjects } from "../lib/protocol/subjects"
 import { userRevokedEvent } from "../lib/protocol/tokens"
 import type { gatewayFields } from "../lib/settings"
 import { createVerifier } from "./auth"
 import { Connections } from "./connections"
+import { followControlEvents } from "./control-events"
 import { createDoor } from "./door"
 import { Fanout } from "./fanout"
 import { httpMembershipLoader, type LoadMemberships, Memberships } from "./memberships"
@@ -120,49 +121,45 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
       else if (s.type === "reconnect") natsUp = true
     }
   })()
-  nc.subscribe(USER_REVOKED_SUBJECTS, {
-    callback: (err, msg) => {
-      if (err !== null) {
-        log.error({ err }, "revocation subscription failed")
-        return
-      }
-      const decoded = decodeJson(userRevokedEvent, msg.data)
-      if (!decoded.ok) {
-        // Nothing to act on; the publisher is broken, so say so loudly.
-        log.warn({ ...decoded.detail, subject: msg.subject }, `revocation event ${decoded.problem}; ignored`)
-        return
-      }
-      const event = decoded.data
-      const reason = event.reason === "disabled" ? "AUTH_USER_DISABLED" : "AUTH_SESSION_REVOKED"
-      revocations.record(event.user, event.sid, reason, now())
-      const closed = connections.terminateUser(event.user, event.sid, reason)
-      log.info({ user: event.user, sid: event.sid, reason: event.reason, closed }, "revocation applied")
+  const control = await followControlEvents({
+    nc,
+    maxAgeMs: config.controlMaxAgeMs,
+    log,
+    handlers: {
+      revoked: (subject, data) => {
+        const decoded = decodeJson(userRevokedEvent, data)
+        if (!decoded.ok) {
+          // Nothing to act on; the publisher is broken, so say so loudly.
+          log.warn({ ...decoded.detail, subject }, `revocation event ${decoded.problem}; ignored`)
+          return
+        }
+        const event = decoded.data
+        const reason = event.reason === "disabled" ? "AUTH_USER_DISABLED" : "AUTH_SESSION_REVOKED"
+        revocations.record(event.user, event.sid, reason, now())
+        const closed = connections.terminateUser(event.user, event.sid, reason)
+        log.info({ user: event.user, sid: event.sid, reason: event.reason, closed }, "revocation applied")
+      },
+      membership: (subject, data) => {
+        const event = parseMembershipEvent(data)
+        if (event === undefined) {
+          log.warn({ subject }, "membership event is invalid; ignored")
+          return
+        }
+        // The subject names the user this copy is for; the event lists everyone affected.
+        const user = subject.split(".")[2] ?? ""
+        const joined = event.added.includes(user)
+        if (!joined && !event.removed.includes(user)) return
+        messaging
+          .membershipChanged(user, event, joined, connections.socketsOf(user))
+          .catch((cause: unknown) =>
+            log.warn({ err: cause, user, conv: event.conv }, "membership change not applied"),
+          )
+      },
     },
   })
   forwardRefusals(nc, (user) => connections.socketsOf(user), log)
-  nc.subscribe(USER_MEMBERSHIP_SUBJECTS, {
-    callback: (err, msg) => {
-      if (err !== null) {
-        log.error({ err }, "membership subscription failed")
-        return
-      }
-      const event = parseMembershipEvent(msg.data)
-      if (event === undefined) {
-        log.warn({ subject: msg.subject }, "membership event is invalid; ignored")
-        return
-      }
-      // The subject names the user this copy is for; the event lists everyone affected.
-      const user = msg.subject.split(".")[2] ?? ""
-      const joined = event.added.includes(user)
-      if (!joined && !event.removed.includes(user)) return
-      messaging
-        .membershipChanged(user, event, joined, connections.socketsOf(user))
-        .catch((cause: unknown) =>
-          log.warn({ err: cause, user, conv: event.conv }, "membership change not applied"),
-        )
-    },
-  })
-  // The server has the subscriptions once this resolves: no event published later is missed.
+  // The server has the refusal subscription once this resolves (the control consumer already
+  // exists): no event published later is missed.
   await nc.flush()
 
   let draining = false
@@ -196,6 +193,7 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
   try {
     port = await transport.listen(config.host, config.port)
   } catch (err) {
+    await control.stop()
     await nc.close()
     throw err
   }
@@ -220,6 +218,8 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
       if (connections.size > 0)
         log.warn({ left: connections.size }, "drain deadline passed; closing the rest")
       transport.close()
+      // Before the drain, which would end the consumer as if it had failed.
+      await control.stop()
       // NATS may be down (it reconnects forever): the deadline bounds the drain as a whole.
       const drained = nc.drain().then(
         () => "drained" as const,

@@ -248,6 +248,11 @@ export const gatewayFields = {
     url(["http:", "https:"]).default("http://127.0.0.1:8080"),
     "where the edge reaches the functions (/function/conversations for a connecting user's conversations)",
   ),
+  controlMaxAgeMs: setting(
+    "COVE_EDGE_CONTROL_MAX_AGE_MS",
+    positiveInt(3_600_000),
+    "how long the COVE_CONTROL stream keeps membership and revocation events for edges that lost NATS for a while (used when the first edge creates it), in ms",
+  ),
   presenceGraceMs: setting(
     "COVE_EDGE_PRESENCE_GRACE_MS",
     positiveInt(10_000),

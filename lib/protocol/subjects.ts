@@ -80,22 +80,33 @@ export const subjects = {
   /** Core NATS, one per conversation: each edge subscribes once per conversation it serves. */
   delivery: (conversationId: string) => `cove.deliver.${token(conversationId, "conversation id")}`,
   deadLetter: (functionName: string) => `cove.dlq.${token(functionName, "function name")}`,
-  /** Core NATS: the user's sessions were revoked; every edge closes that user's sockets. */
+  /**
+   * The user's sessions were revoked; every edge closes that user's sockets. Published as core
+   * NATS and kept by CONTROL_STREAM, which the edges follow, so an edge that was briefly cut off
+   * from NATS still hears it.
+   */
   userRevoked: (userId: string) => `cove.user.${token(userId, "user id")}.revoked`,
-  /** Core NATS: the user joined or left a conversation; edges (un)subscribe that user's sockets. */
+  /** The user joined or left a conversation; edges (un)subscribe that user's sockets. Kept like `userRevoked`. */
   userMembership: (userId: string) => `cove.user.${token(userId, "user id")}.membership`,
   /** Core NATS: the sequencer refused an event the user sent (acked, never stored); edges tell their sockets. */
   userRefused: (userId: string) => `cove.user.${token(userId, "user id")}.refused`,
 } as const
 
-/** What an edge subscribes to once to hear every `subjects.userMembership`. */
+/** Every `subjects.userMembership`: one of CONTROL_STREAM's subjects. */
 export const USER_MEMBERSHIP_SUBJECTS = "cove.user.*.membership"
 
 /** What an edge subscribes to once to hear every `subjects.userRefused`. */
 export const USER_REFUSED_SUBJECTS = "cove.user.*.refused"
 
-/** What an edge subscribes to once to hear every `subjects.userRevoked`. */
+/** Every `subjects.userRevoked`: one of CONTROL_STREAM's subjects. */
 export const USER_REVOKED_SUBJECTS = "cove.user.*.revoked"
+
+/**
+ * The events every edge must not miss (membership changes, revocations), kept for a short while
+ * so that an edge whose NATS connection dropped reads what it missed once it is back.
+ */
+export const CONTROL_STREAM = "COVE_CONTROL"
+export const CONTROL_SUBJECTS = [USER_MEMBERSHIP_SUBJECTS, USER_REVOKED_SUBJECTS] as const
 
 export const DEAD_LETTER_STREAM = "COVE_DLQ"
 export const DEAD_LETTER_SUBJECTS = "cove.dlq.>"

@@ -14,29 +14,11 @@ import { freePort } from "../../infra/local/ports"
 import type { RunningStack } from "../../infra/local/stack"
 import { loadConfig } from "../../lib/config"
 import { gatewayFields } from "../../lib/settings"
-import { type Json, jsonOf } from "../support/http"
+import { stackClients } from "../support/device"
+import type { Json } from "../support/http"
 import { descendants } from "../support/processes"
 import { eventually, testLog } from "../support/servers"
 import { scratchDir, withStack } from "../support/stack"
-
-type Frame = Record<string, unknown> & { type: string }
-
-/** A WebSocket client that keeps every frame it received. */
-class Device {
-  readonly frames: Frame[] = []
-  constructor(readonly ws: WebSocket) {
-    ws.on("message", (data) => this.frames.push(JSON.parse(String(data)) as Frame))
-  }
-  send(frame: object): void {
-    this.ws.send(JSON.stringify(frame))
-  }
-  of(type: string, conv?: string): Frame[] {
-    return this.frames.filter((f) => f.type === type && (conv === undefined || f.conv === conv))
-  }
-  async waitFor(what: string, check: (d: Device) => boolean, deadlineMs = 10_000): Promise<void> {
-    await eventually(async () => (check(this) ? true : undefined), what, deadlineMs)
-  }
-}
 
 async function world(t: Test) {
   const dir = await scratchDir(t, "msg")
@@ -68,38 +50,7 @@ async function world(t: Test) {
   t.teardown(() => edgeB.drain(1_000))
   const edges = { a: stack.edgeUrl, b: `ws://127.0.0.1:${edgeB.port}/v1/ws` }
 
-  const call = async (method: string, path: string, body?: unknown, token?: string): Promise<Json> => {
-    const res = await fetch(`${stack.gatewayUrl}/function/${path}`, {
-      method,
-      headers: {
-        "content-type": "application/json",
-        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    })
-    return jsonOf(res)
-  }
-  const admin = await call("POST", "auth/register", { username: "admin", password: "correct horse battery" })
-  const user = async (name: string) => {
-    const r = await call(
-      "POST",
-      "auth/register",
-      { username: name, password: "correct horse battery" },
-      admin.access_token,
-    )
-    return { id: r.user.id as string, token: r.access_token as string }
-  }
-  const connect = async (edge: string, who: { token: string }): Promise<Device> => {
-    const ws = new WebSocket(edge, { headers: { authorization: `Bearer ${who.token}` } })
-    const device = new Device(ws)
-    await new Promise((resolve, reject) => {
-      ws.once("open", resolve)
-      ws.once("error", reject)
-    })
-    t.teardown(() => ws.terminate())
-    await device.waitFor("hello", (d) => d.of("hello").length === 1)
-    return device
-  }
+  const { call, admin, user, connect } = await stackClients(t, stack.gatewayUrl)
   return {
     stack,
     edges,

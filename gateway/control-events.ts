@@ -1,0 +1,204 @@
+/**
+ * Membership changes and revocations, which an edge must not miss: a member removed from a
+ * conversation would keep receiving it, a disabled user would keep their sockets. Publishers
+ * send them as core NATS (`subjects.userMembership`, `subjects.userRevoked`); the JetStream
+ * stream COVE_CONTROL keeps them for a short while, and each edge reads it with one ordered
+ * consumer. After a dropped connection nats.js resumes (or recreates) that consumer after the
+ * last stream sequence it delivered, so what was published meanwhile arrives late, in order,
+ * instead of never. NATS 2.9 allows one filter subject per consumer: the stream holds only these
+ * two kinds, so the consumer reads all of it and the subject says which kind each event is.
+ */
+import {
+  ConsumerEvents,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type NatsConnection,
+  nanos,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from "nats"
+import type { Logger } from "../lib/log"
+import { CONTROL_STREAM, CONTROL_SUBJECTS } from "../lib/protocol/subjects"
+
+export type ControlHandlers = {
+  /** `cove.user.<user>.membership` */
+  readonly membership: (subject: string, data: Uint8Array) => void
+  /** `cove.user.<user>.revoked` */
+  readonly revoked: (subject: string, data: Uint8Array) => void
+}
+
+export type ControlEvents = {
+  /** Stops reading; resolves once the consumer has stopped. */
+  stop(): Promise<void>
+}
+
+const API_NOT_FOUND = [10059, 10014]
+const API_NAME_IN_USE = 10058
+
+function apiErrorCode(err: unknown): number | undefined {
+  return (err as { api_error?: { err_code?: number } }).api_error?.err_code
+}
+
+/**
+ * Creates the stream when missing and answers its last sequence. A stream that exists keeps
+ * its settings (another edge, or the operator, made it; edges rolled out with a new max age must
+ * not fight older ones over it), except that it gains any of CONTROL_SUBJECTS it lacks: without
+ * them events of that kind would not be kept at all.
+ */
+export async function ensureControlStream(
+  jsm: JetStreamManager,
+  maxAgeMs: number,
+  log: Logger,
+): Promise<number> {
+  const wanted: Partial<StreamConfig> & { name: string } = {
+    name: CONTROL_STREAM,
+    subjects: [...CONTROL_SUBJECTS],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_age: nanos(maxAgeMs),
+  }
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const info = await jsm.streams.info(CONTROL_STREAM)
+      const missing = CONTROL_SUBJECTS.filter((s) => !info.config.subjects.includes(s))
+      if (missing.length > 0) {
+        log.warn({ stream: CONTROL_STREAM, missing }, "control stream lacks subjects; adding them")
+        await jsm.streams.update(CONTROL_STREAM, {
+          ...info.config,
+          subjects: [...info.config.subjects, ...missing],
+        })
+      }
+      if (info.config.max_age !== wanted.max_age || info.config.storage !== wanted.storage)
+        log.warn(
+          {
+            stream: CONTROL_STREAM,
+            maxAgeMs: info.config.max_age / 1e6,
+            storage: info.config.storage,
+            wantedMaxAgeMs: maxAgeMs,
+          },
+          "the control stream exists with other settings; keeping them",
+        )
+      return info.state.last_seq
+    } catch (err) {
+      if (!API_NOT_FOUND.includes(apiErrorCode(err) ?? 0)) throw err
+    }
+    try {
+      const created = await jsm.streams.add(wanted)
+      log.info({ stream: CONTROL_STREAM, maxAgeMs }, "control stream created")
+      return created.state.last_seq
+    } catch (err) {
+      // Another edge created it between our look and our add: read theirs, once.
+      if (apiErrorCode(err) !== API_NAME_IN_USE || attempt > 0) throw err
+    }
+  }
+}
+
+/**
+ * Starts reading after the stream's last event (an edge's own start replays nothing, as with
+ * the core subscriptions before: it has no sockets yet, and a connecting user's memberships are
+ * loaded fresh) and keeps reading, in stream order, until `stop`. A consumer that ends or fails
+ * is logged and replaced after a growing delay, from the sequence after the last one handled.
+ */
+export async function followControlEvents(o: {
+  nc: NatsConnection
+  maxAgeMs: number
+  handlers: ControlHandlers
+  log: Logger
+}): Promise<ControlEvents> {
+  const jsm = await o.nc.jetstreamManager()
+  const js = o.nc.jetstream()
+  const log = o.log.child({ stream: CONTROL_STREAM })
+  let next = (await ensureControlStream(jsm, o.maxAgeMs, log)) + 1
+  let stopped = false
+  let current: ConsumerMessages | undefined = await open(js, next, log)
+  let wake: (() => void) | undefined
+
+  const dispatch = (subject: string, data: Uint8Array) => {
+    const kind = subject.slice(subject.lastIndexOf(".") + 1)
+    if (kind === "membership") o.handlers.membership(subject, data)
+    else if (kind === "revoked") o.handlers.revoked(subject, data)
+    else log.warn({ subject }, "control event of an unknown kind; ignored")
+  }
+
+  const loop = (async () => {
+    for (let failures = 0; !stopped; ) {
+      if (current !== undefined) {
+        try {
+          for await (const m of current) {
+            // Limits retention and no filter: sequences are contiguous unless events expired
+            // (max age) or were deleted before this edge read them.
+            if (m.seq > next)
+              log.error(
+                { expected: next, got: m.seq },
+                "control events were lost before this edge read them; memberships or revocations may be stale",
+              )
+            next = m.seq + 1
+            failures = 0
+            dispatch(m.subject, m.data)
+          }
+          if (stopped) return
+          log.error({ next }, "control event consumer ended; following again")
+        } catch (err) {
+          if (stopped) return
+          log.error({ err, next }, "control event consumer failed; following again")
+        }
+      }
+      failures++
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(100 * 2 ** failures, 10_000))
+        wake = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      wake = undefined
+      if (stopped) return
+      try {
+        const last = await ensureControlStream(jsm, o.maxAgeMs, log)
+        if (last + 1 < next) {
+          // The stream was deleted and made again: its sequences started over.
+          log.error({ last, next }, "the control stream was recreated; following it from its end")
+          next = last + 1
+        }
+        current = await open(js, next, log)
+      } catch (err) {
+        current = undefined
+        log.error({ err, failures }, "could not follow the control stream; trying again")
+      }
+    }
+  })()
+
+  return {
+    async stop() {
+      stopped = true
+      wake?.()
+      current?.stop()
+      await loop
+    },
+  }
+}
+
+async function open(js: JetStreamClient, from: number, log: Logger): Promise<ConsumerMessages> {
+  // Without a name: an ordered consumer (ephemeral, no acks, one at a time, in stream order).
+  const consumer = await js.consumers.get(CONTROL_STREAM, { opt_start_seq: from })
+  const messages = await consumer.consume()
+  const watch = async () => {
+    for await (const s of await messages.status()) {
+      if (s.type === ConsumerEvents.StreamNotFound) {
+        // nats.js would retry for ever; the loop above re-creates the stream instead.
+        messages.stop(new Error(`stream ${CONTROL_STREAM} not found`))
+      } else if (
+        s.type === ConsumerEvents.ConsumerNotFound ||
+        s.type === ConsumerEvents.ConsumerDeleted ||
+        s.type === ConsumerEvents.OrderedConsumerRecreated ||
+        s.type === ConsumerEvents.HeartbeatsMissed
+      ) {
+        log.warn({ status: s.type, data: String(s.data) }, "control event consumer status")
+      }
+    }
+  }
+  watch().catch((err: unknown) => log.warn({ err }, "control event consumer status not followed"))
+  return messages
+}

@@ -1,0 +1,138 @@
+/**
+ * Membership changes and revocations reach an edge that lost its NATS connection for a moment
+ * while NATS stayed up (a network blip): the edge reaches NATS through a TCP proxy that the
+ * test cuts, the change is made through the real functions meanwhile, and once the edge is back
+ * it acts on what it missed. Run after `npm run build` (npm test does).
+ */
+import { randomUUID } from "node:crypto"
+import t, { type Test } from "tap"
+import { startEdge } from "../../gateway/edge"
+import { startNats } from "../../infra/local/nats-server"
+import { freePort } from "../../infra/local/ports"
+import { loadConfig } from "../../lib/config"
+import { gatewayFields } from "../../lib/settings"
+import { stackClients } from "../support/device"
+import { eventually, testLog } from "../support/servers"
+import { scratchDir, withStack } from "../support/stack"
+import { withTcpProxy } from "../support/tcp-proxy"
+
+async function world(t: Test) {
+  const dir = await scratchDir(t, "control")
+  const nats = await startNats({ port: await freePort(), storeDir: `${dir}/nats`, log: testLog })
+  t.teardown(() => nats.stop())
+  const stack = await withStack(t, { natsUrl: nats.url })
+  const proxy = await withTcpProxy(t, nats.port)
+  // The edge under test: in this process, reaching NATS only through the proxy.
+  const edge = await startEdge(
+    loadConfig(gatewayFields, {
+      env: {
+        COVE_EDGE_PORT: "0",
+        NATS_URL: proxy.url,
+        COVE_FUNCTIONS_URL: stack.gatewayUrl,
+        COVE_JWKS_URL: `${stack.gatewayUrl}/function/auth/jwks`,
+      },
+      secretsDir: "/nonexistent",
+    }),
+    testLog,
+  )
+  t.teardown(() => edge.drain(1_000))
+  const edgeUrl = `ws://127.0.0.1:${edge.port}/v1/ws`
+  const healthy = async () => (await fetch(`http://127.0.0.1:${edge.port}/healthz`)).status === 200
+
+  const { call, admin, user, connect } = await stackClients(t, stack.gatewayUrl)
+  return {
+    call,
+    user,
+    connect,
+    admin,
+    edgeUrl,
+    otherEdgeUrl: stack.edgeUrl,
+    /** Cuts the edge off NATS and waits until it knows. */
+    async cut() {
+      proxy.cut()
+      await eventually(async () => ((await healthy()) ? undefined : true), "the edge to see NATS gone")
+    },
+    /** Lets the edge reconnect and waits until it has. */
+    async resume() {
+      proxy.resume()
+      await eventually(async () => ((await healthy()) ? true : undefined), "the edge to reconnect", 15_000)
+    },
+  }
+}
+
+const text = (s: string) => ({ kind: "text", text: s })
+
+t.test(
+  "a member removed while the edge was cut off from NATS receives nothing after it is back",
+  async (t) => {
+    const w = await world(t)
+    const [alice, u, v] = [await w.user("alice"), await w.user("ursula"), await w.user("walter")]
+    const group = await w.call(
+      "POST",
+      "conversations",
+      { kind: "group", title: "ward 4", members: [u.id, v.id] },
+      alice.token,
+    )
+    const uDevice = await w.connect(w.edgeUrl, u)
+    const wDevice = await w.connect(w.edgeUrl, v)
+    const wElsewhere = await w.connect(w.otherEdgeUrl, v)
+    const before = randomUUID()
+    wDevice.send({ type: "send", id: before, conv: group.id, body: text("before the cut") })
+    await uDevice.waitFor("u receives the group", (d) =>
+      d.of("message", group.id).some((m) => m.id === before),
+    )
+
+    await w.cut()
+    const removed = await w.call(
+      "DELETE",
+      `conversations/${group.id}/members/${u.id}`,
+      undefined,
+      alice.token,
+    )
+    t.same(removed.removed, [u.id], "removed while the edge was cut off")
+    await w.resume()
+
+    const id = randomUUID()
+    wDevice.send({ type: "send", id, conv: group.id, body: text("after u left") })
+    for (const d of [wDevice, wElsewhere])
+      await d.waitFor("w's devices get the message", (x) =>
+        x.of("message", group.id).some((m) => m.id === id),
+      )
+    t.same(
+      uDevice.of("message", group.id).map((m) => m.id),
+      [before],
+      "u got no message of the group after the removal",
+    )
+    await uDevice.waitFor("u told of the removal", (d) =>
+      d.of("membership", group.id).some((m) => (m.removed as string[]).includes(u.id)),
+    )
+  },
+)
+
+t.test("a user disabled while the edge was cut off from NATS loses the socket once it is back", async (t) => {
+  const w = await world(t)
+  const [alice, u] = [await w.user("alice"), await w.user("ursula")]
+  const direct = await w.call("POST", "conversations", { kind: "direct", members: [u.id] }, alice.token)
+  const uDevice = await w.connect(w.edgeUrl, u)
+  // Once u receives this, the edge has u's conversations: loading them cannot fail later, when
+  // the functions already refuse u.
+  const aliceDevice = await w.connect(w.otherEdgeUrl, alice)
+  const hi = randomUUID()
+  aliceDevice.send({ type: "send", id: hi, conv: direct.id, body: text("hi") })
+  await uDevice.waitFor("u receives", (d) => d.of("message", direct.id).some((m) => m.id === hi))
+  const closed = new Promise<number>((resolve) => uDevice.ws.once("close", (code) => resolve(code)))
+
+  await w.cut()
+  await w.call("POST", `auth/users/${u.id}/disable`, {}, w.admin.access_token)
+  await w.resume()
+
+  let timer: NodeJS.Timeout | undefined
+  const code = await Promise.race([
+    closed,
+    new Promise<"open">((resolve) => {
+      timer = setTimeout(() => resolve("open"), 5_000)
+    }),
+  ])
+  clearTimeout(timer)
+  t.equal(code, 4004, "closed with AUTH_USER_DISABLED, as when the edge was connected")
+})

@@ -6,11 +6,9 @@
  */
 import { join } from "node:path"
 import t, { type Test } from "tap"
-import WebSocket from "ws"
 import { repoRoot } from "../support/bundles"
-import { type Json, jsonOf } from "../support/http"
+import { type Device, stackClients } from "../support/device"
 import { startProgram } from "../support/processes"
-import { eventually } from "../support/servers"
 import { withStack } from "../support/stack"
 
 // Short, so that the dead edge's keys expire in 3 × 200 ms. Every edge on this NATS uses them.
@@ -20,55 +18,20 @@ const BOUND_MS = 3 * 200 + (13 / 8) * 200 + 300
 /** Longer than a sweep's whole cycle: a late or doubled announcement would show within it. */
 const QUIET_MS = BOUND_MS + 400
 
-type Frame = Record<string, unknown> & { type: string }
-
-/** A WebSocket client that keeps every frame it received. */
-class Device {
-  readonly frames: Frame[] = []
-  constructor(readonly ws: WebSocket) {
-    ws.on("message", (data) => this.frames.push(JSON.parse(String(data)) as Frame))
-  }
-  presenceOf(user: string): unknown[] {
-    return this.frames.filter((f) => f.type === "presence" && f.user === user).map((f) => f.online)
-  }
-  async waitFor(what: string, check: (d: Device) => boolean, deadlineMs = 10_000): Promise<void> {
-    await eventually(async () => (check(this) ? true : undefined), what, deadlineMs)
-  }
+/** The presence announcements of `user` that the device received, in order. */
+function presenceOf(device: Device, user: string): unknown[] {
+  return device
+    .of("presence")
+    .filter((f) => f.user === user)
+    .map((f) => f.online)
 }
 
 const stack = await withStack(t, { edgeEnv: PRESENCE })
 
-async function call(path: string, body: unknown, token?: string): Promise<Json> {
-  const res = await fetch(`${stack.gatewayUrl}/function/${path}`, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
-    },
-    body: JSON.stringify(body),
-  })
-  return jsonOf(res)
-}
-
-const password = "correct horse battery"
-const admin = await call("auth/register", { username: "admin", password })
+const clients = await stackClients(t, stack.gatewayUrl)
 let userCounter = 0
-async function user(): Promise<{ id: string; token: string }> {
-  const r = await call("auth/register", { username: `user${++userCounter}`, password }, admin.access_token)
-  return { id: r.user.id as string, token: r.access_token as string }
-}
-
-async function connect(t: Test, edgeUrl: string, who: { token: string }): Promise<Device> {
-  const ws = new WebSocket(edgeUrl, { headers: { authorization: `Bearer ${who.token}` } })
-  const device = new Device(ws)
-  await new Promise((resolve, reject) => {
-    ws.once("open", resolve)
-    ws.once("error", reject)
-  })
-  t.teardown(() => ws.terminate())
-  await device.waitFor("hello", (d) => d.frames.some((f) => f.type === "hello"))
-  return device
-}
+const user = () => clients.user(`user${++userCounter}`)
+const connect = clients.connect
 
 /** A second edge in its own process, from the built bundle, on the stack's NATS and functions. */
 async function edgeProcess(t: Test) {
@@ -100,23 +63,23 @@ async function edgeProcess(t: Test) {
 }
 
 async function direct(a: { token: string }, b: { id: string }): Promise<void> {
-  await call("conversations", { kind: "direct", members: [b.id] }, a.token)
+  await clients.call("POST", "conversations", { kind: "direct", members: [b.id] }, a.token)
 }
 
 t.test("a user whose only edge was killed is announced offline once to their conversations", async (t) => {
   const edge1 = await edgeProcess(t)
   const [u, w] = [await user(), await user()]
   await direct(u, w)
-  const watcher = await connect(t, stack.edgeUrl, w)
-  await connect(t, edge1.url, u)
-  await watcher.waitFor("u online", (d) => d.presenceOf(u.id).length === 1)
+  const watcher = await connect(stack.edgeUrl, w)
+  await connect(edge1.url, u)
+  await watcher.waitFor("u online", (d) => presenceOf(d, u.id).length === 1)
 
   const killedAt = Date.now()
   await edge1.kill()
-  await watcher.waitFor("u offline", (d) => d.presenceOf(u.id).length === 2, BOUND_MS + 5_000)
+  await watcher.waitFor("u offline", (d) => presenceOf(d, u.id).length === 2, BOUND_MS + 5_000)
   t.comment(`announced offline ${Date.now() - killedAt} ms after the kill (bound ${BOUND_MS} ms + NATS)`)
   await new Promise((resolve) => setTimeout(resolve, QUIET_MS))
-  t.same(watcher.presenceOf(u.id), [true, false], "online once, then offline once")
+  t.same(presenceOf(watcher, u.id), [true, false], "online once, then offline once")
 })
 
 t.test("a user with a socket on the edge that is left is not announced offline", async (t) => {
@@ -124,20 +87,20 @@ t.test("a user with a socket on the edge that is left is not announced offline",
   const [u, onlyOnEdge1, w] = [await user(), await user(), await user()]
   await direct(u, w)
   await direct(onlyOnEdge1, w)
-  const watcher = await connect(t, stack.edgeUrl, w)
-  await connect(t, edge1.url, u)
-  await connect(t, stack.edgeUrl, u)
-  await connect(t, edge1.url, onlyOnEdge1)
-  await watcher.waitFor("both online", (d) => d.presenceOf(onlyOnEdge1.id).length === 1)
+  const watcher = await connect(stack.edgeUrl, w)
+  await connect(edge1.url, u)
+  await connect(stack.edgeUrl, u)
+  await connect(edge1.url, onlyOnEdge1)
+  await watcher.waitFor("both online", (d) => presenceOf(d, onlyOnEdge1.id).length === 1)
 
   await edge1.kill()
   // The user who was only on the killed edge shows that a sweep after the expiry has run.
   await watcher.waitFor(
     "the other user offline",
-    (d) => d.presenceOf(onlyOnEdge1.id).length === 2,
+    (d) => presenceOf(d, onlyOnEdge1.id).length === 2,
     BOUND_MS + 5_000,
   )
   await new Promise((resolve) => setTimeout(resolve, QUIET_MS))
-  t.same(watcher.presenceOf(u.id), [true], "online once, and no offline")
-  t.same(watcher.presenceOf(onlyOnEdge1.id), [true, false])
+  t.same(presenceOf(watcher, u.id), [true], "online once, and no offline")
+  t.same(presenceOf(watcher, onlyOnEdge1.id), [true, false])
 })

@@ -9,8 +9,10 @@
  * two kinds, so the consumer reads all of it and the subject says which kind each event is.
  */
 import {
+  AckPolicy,
   ConsumerEvents,
   type ConsumerMessages,
+  DeliverPolicy,
   type JetStreamClient,
   type JetStreamManager,
   type NatsConnection,
@@ -20,13 +22,16 @@ import {
   type StreamConfig,
 } from "nats"
 import type { Logger } from "../lib/log"
-import { CONTROL_STREAM, CONTROL_SUBJECTS } from "../lib/protocol/subjects"
+import { CONTROL_STREAM, CONTROL_SUBJECTS, USER_REVOKED_SUBJECTS } from "../lib/protocol/subjects"
 
 export type ControlHandlers = {
   /** `cove.user.<user>.membership` */
   readonly membership: (subject: string, data: Uint8Array) => void
-  /** `cove.user.<user>.revoked` */
-  readonly revoked: (subject: string, data: Uint8Array) => void
+  /**
+   * `cove.user.<user>.revoked`. `publishedAt` (ms) is given for the revocations replayed at
+   * start, which were published before this edge was there.
+   */
+  readonly revoked: (subject: string, data: Uint8Array, publishedAt?: number) => void
 }
 
 export type ControlEvents = {
@@ -104,13 +109,21 @@ export async function ensureControlStream(
 export async function followControlEvents(o: {
   nc: NatsConnection
   maxAgeMs: number
+  /**
+   * Revocations published this long before the start are handed to `handlers.revoked` first:
+   * the tokens they revoked may still be valid, and this edge must refuse them too.
+   */
+  replayRevokedMs: number
   handlers: ControlHandlers
   log: Logger
 }): Promise<ControlEvents> {
   const jsm = await o.nc.jetstreamManager()
   const js = o.nc.jetstream()
   const log = o.log.child({ stream: CONTROL_STREAM })
-  let next = (await ensureControlStream(jsm, o.maxAgeMs, log)) + 1
+  const last = await ensureControlStream(jsm, o.maxAgeMs, log)
+  const replayed = await replayRevocations(jsm, js, last, o.replayRevokedMs, o.handlers.revoked)
+  if (replayed > 0) log.info({ replayed }, "revocations published before this edge started replayed")
+  let next = last + 1
   let stopped = false
   let current: ConsumerMessages | undefined = await open(js, next, log)
   let wake: (() => void) | undefined
@@ -177,6 +190,50 @@ export async function followControlEvents(o: {
       current?.stop()
       await loop
     },
+  }
+}
+
+/**
+ * Hands the revocations published in the last `sinceMs`, up to stream sequence `untilSeq`, to
+ * `handle` in order, with the time each was stored; answers how many. One ephemeral consumer,
+ * deleted after: it says up front how many there are, so an edge with none to replay starts
+ * without waiting.
+ */
+async function replayRevocations(
+  jsm: JetStreamManager,
+  js: JetStreamClient,
+  untilSeq: number,
+  sinceMs: number,
+  handle: ControlHandlers["revoked"],
+): Promise<number> {
+  if (untilSeq === 0) return 0
+  const info = await jsm.consumers.add(CONTROL_STREAM, {
+    filter_subject: USER_REVOKED_SUBJECTS,
+    deliver_policy: DeliverPolicy.StartTime,
+    opt_start_time: new Date(Date.now() - sinceMs).toISOString(),
+    ack_policy: AckPolicy.None,
+    inactive_threshold: nanos(30_000),
+    mem_storage: true,
+  })
+  let handled = 0
+  try {
+    const consumer = await js.consumers.get(CONTROL_STREAM, info.name)
+    for (let left = info.num_pending; left > 0; ) {
+      const batch = await consumer.fetch({ max_messages: Math.min(left, 1_000), expires: 5_000 })
+      let got = 0
+      for await (const m of batch) {
+        got++
+        // Later ones reach the live consumer, which starts after untilSeq.
+        if (m.seq > untilSeq) return handled
+        handle(m.subject, m.data, Math.floor(m.info.timestampNanos / 1e6))
+        handled++
+      }
+      if (got === 0) break
+      left -= got
+    }
+    return handled
+  } finally {
+    await jsm.consumers.delete(CONTROL_STREAM, info.name).catch(() => undefined)
   }
 }
 

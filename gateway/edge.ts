@@ -124,9 +124,11 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
   const control = await followControlEvents({
     nc,
     maxAgeMs: config.controlMaxAgeMs,
+    // As long as a revoked token can live: after a restart the edge refuses what it revoked.
+    replayRevokedMs: config.revocationMemoryMs,
     log,
     handlers: {
-      revoked: (subject, data) => {
+      revoked: (subject, data, publishedAt) => {
         const decoded = decodeJson(userRevokedEvent, data)
         if (!decoded.ok) {
           // Nothing to act on; the publisher is broken, so say so loudly.
@@ -135,7 +137,7 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
         }
         const event = decoded.data
         const reason = event.reason === "disabled" ? "AUTH_USER_DISABLED" : "AUTH_SESSION_REVOKED"
-        revocations.record(event.user, event.sid, reason, now())
+        revocations.record(event.user, event.sid, reason, publishedAt ?? now())
         const closed = connections.terminateUser(event.user, event.sid, reason)
         log.info({ user: event.user, sid: event.sid, reason: event.reason, closed }, "revocation applied")
       },

@@ -1,8 +1,8 @@
 /**
  * Revocations this edge has heard of. Closing a revoked user's sockets is not enough: their
  * access token stays valid until it expires, so the edge also refuses tokens issued before the
- * revocation (or of the revoked session) for as long as such a token can live. Kept in memory:
- * an edge that starts after a revocation does not know it (docs/protocol.md says so).
+ * revocation (or of the revoked session) for as long as such a token can live. Kept in memory;
+ * an edge that starts reads that long back from the COVE_CONTROL stream (control-events.ts).
  */
 import type { Identity } from "./auth"
 import type { CloseReason } from "./session"

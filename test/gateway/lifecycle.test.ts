@@ -73,6 +73,40 @@ t.test("a disabled user is closed with 4004 and refused with 403", async (t) => 
   t.match(again, { kind: "refused", status: 403, body: { error: { code: "AUTH_USER_DISABLED" } } })
 })
 
+t.test("an edge that starts after a revocation refuses the tokens it revoked", async (t) => {
+  // The first edge makes the COVE_CONTROL stream that keeps revocations; its refusal shows the
+  // events were published and kept.
+  const first = await withEdge(t, { NATS_URL: nats.url, COVE_JWKS_URL: jwks.url })
+  const old = { iatIn: -10 }
+  const erinToken = await signToken(key, { sub: "erin", ...old })
+  const gusOld = await signToken(key, { sub: "gus", ...old })
+  revoke({ user: "erin", reason: "disabled" })
+  revoke({ user: "gus", reason: "logout_everywhere" })
+  await eventually(
+    async () => ((await tryConnect(first.url, { token: erinToken })).kind === "refused" ? true : undefined),
+    "the first edge to hear of the revocation",
+  )
+  // A later second than the revocation's: this token is newer than it, and stays good however
+  // late the next edge starts.
+  await new Promise((resolve) => setTimeout(resolve, 1_100))
+  const gusNew = await signToken(key, { sub: "gus" })
+
+  const later = await withEdge(t, { NATS_URL: nats.url, COVE_JWKS_URL: jwks.url })
+  t.match(await tryConnect(later.url, { token: erinToken }), {
+    kind: "refused",
+    status: 403,
+    body: { error: { code: "AUTH_USER_DISABLED" } },
+  })
+  t.match(await tryConnect(later.url, { token: gusOld }), {
+    kind: "refused",
+    status: 401,
+    body: { error: { code: "AUTH_SESSION_REVOKED" } },
+  })
+  const fresh = await connect(later.url, { token: gusNew })
+  t.match(fresh.hello, { user: { id: "gus" } }, "a token issued after the revocation works")
+  fresh.client.ws.close()
+})
+
 t.test("malformed revocation events are ignored", async (t) => {
   const edge = await withEdge(t, { NATS_URL: nats.url, COVE_JWKS_URL: jwks.url })
   const { client } = await connect(edge.url, { token: await signToken(key, { sub: "dana" }) })

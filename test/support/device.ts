@@ -48,8 +48,8 @@ export async function stackClients(t: Test, gatewayUrl: string) {
     const r = await call("POST", "auth/register", { username: name, password: PASSWORD }, admin.access_token)
     return { id: r.user.id as string, token: r.access_token as string }
   }
-  const connect = async (edgeUrl: string, who: { token: string }): Promise<Device> => {
-    const ws = new WebSocket(edgeUrl, { headers: { authorization: `Bearer ${who.token}` } })
+  const attempt = async (edgeUrl: string, token: string): Promise<Device> => {
+    const ws = new WebSocket(edgeUrl, { headers: { authorization: `Bearer ${token}` } })
     const device = new Device(ws)
     await new Promise((resolve, reject) => {
       ws.once("open", resolve)
@@ -57,11 +57,22 @@ export async function stackClients(t: Test, gatewayUrl: string) {
     })
     t.teardown(() => ws.terminate())
     await device.waitFor("hello", (d) => d.of("hello").length === 1 || d.closed !== undefined)
-    // Say how, rather than time out: uWS 20.30 now and then drops a socket it has just
-    // upgraded (1006, docs/benchmarks.md).
-    if (device.of("hello").length === 0)
-      throw new Error(`the socket closed before its hello: ${device.closed?.code} ${device.closed?.reason}`)
     return device
+  }
+  /**
+   * A device with its hello. The edge's uWS build (20.30) now and then drops a socket it has just
+   * upgraded, before anything is sent (1006 on both sides; docs/benchmarks.md): the device then
+   * connects again, as clients do, and the test says so. Any other early close fails.
+   */
+  const connect = async (edgeUrl: string, who: { token: string }): Promise<Device> => {
+    for (let tries = 1; ; tries++) {
+      const device = await attempt(edgeUrl, who.token)
+      if (device.of("hello").length === 1) return device
+      const how = `${device.closed?.code} ${device.closed?.reason}`
+      if (device.closed?.code !== 1006 || tries === 3)
+        throw new Error(`the socket closed before its hello: ${how}`)
+      t.comment(`a new socket was dropped before its hello (${how}); connecting again`)
+    }
   }
   return { call, admin, user, connect }
 }

@@ -23,12 +23,12 @@ const tier = z.union([
   z.tuple([z.literal("w"), month]).transform(([, from]): Tier => ({ kind: "window", from })),
   z.tuple([z.literal("r"), month]).transform(([, before]): Tier => ({ kind: "rest", before })),
 ])
+const REAL_MAX = 3.4028234663852886e38
 /** A rank as PostgreSQL prints a `real`: a finite number within its range. */
 const rank = z
   .string()
   .regex(/^-?\d+(\.\d+)?(e[+-]?\d+)?$/)
   .refine((v) => Math.abs(Number(v)) <= REAL_MAX)
-const REAL_MAX = 3.4028234663852886e38
 
 const STORED_TS = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(\.\d{1,6})?[+-](\d\d)(:(\d\d))?$/
 

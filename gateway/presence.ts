@@ -110,9 +110,9 @@ export class Presence {
 
   /** Whether each user is online on any edge. */
   async online(userIds: readonly string[]): Promise<Record<string, boolean>> {
-    const out: Record<string, boolean> = {}
-    for (const id of userIds) out[id] = await this.present(id)
-    return out
+    // Each a small filtered listing, asked together rather than one round trip after another.
+    const present = await Promise.all(userIds.map((id) => this.present(id)))
+    return Object.fromEntries(userIds.map((id, i) => [id, present[i] === true]))
   }
 
   /**

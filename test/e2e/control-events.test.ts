@@ -39,12 +39,9 @@ async function world(t: Test) {
   const edgeUrl = `ws://127.0.0.1:${edge.port}/v1/ws`
   const healthy = async () => (await fetch(`http://127.0.0.1:${edge.port}/healthz`)).status === 200
 
-  const { call, admin, user, connect } = await stackClients(t, stack.gatewayUrl)
+  const clients = await stackClients(t, stack.gatewayUrl)
   return {
-    call,
-    user,
-    connect,
-    admin,
+    ...clients,
     edgeUrl,
     otherEdgeUrl: stack.edgeUrl,
     /** Cuts the edge off NATS and waits until it knows. */

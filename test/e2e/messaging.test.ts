@@ -50,15 +50,12 @@ async function world(t: Test) {
   t.teardown(() => edgeB.drain(1_000))
   const edges = { a: stack.edgeUrl, b: `ws://127.0.0.1:${edgeB.port}/v1/ws` }
 
-  const { call, admin, user, connect } = await stackClients(t, stack.gatewayUrl)
+  const clients = await stackClients(t, stack.gatewayUrl)
   return {
     stack,
     edges,
     edgeB,
-    call,
-    user,
-    connect,
-    admin,
+    ...clients,
     killNats: () => nats.kill(),
     restartNats: async () => {
       nats = await startNats({ port: natsPort, storeDir: natsStore, log: testLog })

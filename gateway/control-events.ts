@@ -63,6 +63,10 @@ export async function ensureControlStream(
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     max_age: nanos(maxAgeMs),
+    // Publishers name each event (the control outbox's id, nats-control.ts). A copy that a
+    // publisher cut off from NATS held in its buffer and sends long after the relay published
+    // the event and newer ones is dropped, instead of undoing them, as long as it is this late.
+    duplicate_window: nanos(maxAgeMs),
   }
   for (let attempt = 0; ; attempt++) {
     try {

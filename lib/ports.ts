@@ -1,5 +1,11 @@
 /** What the domain needs from the outside world, named for the domain, not for a driver. */
-import type { InboundEvent, ReadReceipt, StoredEvent, StoredMessage } from "./protocol/events"
+import type {
+  InboundEvent,
+  MembershipEvent,
+  ReadReceipt,
+  StoredEvent,
+  StoredMessage,
+} from "./protocol/events"
 import type { UserRevokedEvent } from "./protocol/tokens"
 
 /** Why the sequencer refuses an event (it is dead-lettered with this code). */
@@ -134,9 +140,10 @@ export type SessionStore = {
    * yet and its family is live. False means someone else used it first.
    */
   rotate(hash: Buffer, next: NewRefreshToken, now: Date): Promise<boolean>
-  revokeFamily(familyId: string, reason: string, now: Date): Promise<void>
-  /** Revokes every live family of the user; returns how many. */
-  revokeUser(userId: string, reason: string, now: Date): Promise<number>
+  /** Revokes one login session and queues `notice` for the edges (keyed by the user), atomically. */
+  revokeFamily(familyId: string, reason: string, now: Date, notice: UserRevokedEvent): Promise<void>
+  /** Revokes every live family of the user and queues `notice`, atomically; returns how many. */
+  revokeUser(userId: string, reason: string, now: Date, notice: UserRevokedEvent): Promise<number>
   /** Whether the login session exists, belongs to the user and is not revoked. */
   isLive(familyId: string, userId: string): Promise<boolean>
 }
@@ -179,9 +186,21 @@ export type LoginThrottle = {
   succeeded(account: ThrottleKey, address: ThrottleKey | undefined): Promise<void>
 }
 
-export type RevocationBus = {
-  /** Tells every edge to close the user's sockets (or one session's); core NATS, at-most-once. */
-  revoked(event: UserRevokedEvent): Promise<void>
+/**
+ * An event the edges must not miss. It is queued in the transaction that makes the change it
+ * tells of (the control outbox), so that no crash or NATS outage after the commit loses it.
+ */
+export type ControlEvent =
+  | { readonly kind: "membership"; readonly event: MembershipEvent }
+  | { readonly kind: "revoked"; readonly event: UserRevokedEvent }
+
+export type ControlOutbox = {
+  /**
+   * Publishes the events queued under `key` (a conversation's id, or a user's for revocations),
+   * oldest first, and answers once NATS has stored them. False when it could not now: they stay
+   * queued and the outbox's relay publishes them later, still in order.
+   */
+  flush(key: string): Promise<boolean>
 }
 
 // ---- Conversations ------------------------------------------------------------------------
@@ -221,8 +240,12 @@ export type ConversationPosition = {
   readonly id: string
 }
 
+/**
+ * Every change of members queues its membership event in the same transaction (ControlEvent,
+ * keyed by the conversation); the caller flushes the outbox after it returns.
+ */
 export type ConversationStore = {
-  /** The direct conversation of two users, created if missing; `created` tells which. */
+  /** The direct conversation of two users, created if missing by `a`; `created` tells which. */
   openDirect(
     id: string,
     a: string,
@@ -261,23 +284,18 @@ export type ConversationStore = {
     userIds: readonly string[],
     now: Date,
     maxMembers: number,
+    by: string,
   ): Promise<string[] | "full">
   /** Removes a member; an owner who leaves hands ownership to the longest-standing member. */
-  removeMember(conversationId: string, userId: string): Promise<boolean>
+  removeMember(conversationId: string, userId: string, by: string): Promise<boolean>
   setRole(conversationId: string, userId: string, role: Exclude<Role, "owner">): Promise<boolean>
   rename(conversationId: string, title: string): Promise<void>
   /** Which of these ids are active (not disabled) users. */
   activeUsers(userIds: readonly string[]): Promise<Set<string>>
 }
 
-/** Members' edges and devices hear of membership changes at once (core NATS, at-most-once). */
-export type MembershipBus = {
-  changed(event: {
-    conv: string
-    added: readonly string[]
-    removed: readonly string[]
-    by: string
-  }): Promise<void>
+/** Members' devices hear of other changes to a conversation (core NATS, at-most-once). */
+export type ConversationUpdates = {
   /** A group renamed, or a member's role changed: members' devices are told. */
   updated(event: {
     conv: string

@@ -1,18 +1,17 @@
 import { randomUUID } from "node:crypto"
-import type { NatsConnection } from "nats"
 import type pg from "pg"
-import { natsRevocationBus } from "../../lib/adapters/nats-revocations"
 import { pgLoginThrottle } from "../../lib/adapters/pg-login-throttle"
 import { pgSessionStore } from "../../lib/adapters/pg-sessions"
 import { pgSigningKeyStore } from "../../lib/adapters/pg-signing-keys"
 import { pgUserStore } from "../../lib/adapters/pg-users"
+import type { ControlOutbox } from "../../lib/ports"
 import type { PasswordHasher } from "./passwords"
 import type { AuthPorts, AuthSettings } from "./ports"
 
 /** The auth ports over PostgreSQL and NATS; tests pass their own clock and id generator. */
 export function composeAuthPorts(deps: {
   pool: pg.Pool
-  nc: NatsConnection
+  control: ControlOutbox
   settings: AuthSettings
   passwords: PasswordHasher
   now?: () => Date
@@ -23,7 +22,7 @@ export function composeAuthPorts(deps: {
     sessions: pgSessionStore(deps.pool),
     keys: pgSigningKeyStore(deps.pool),
     throttle: pgLoginThrottle(deps.pool),
-    revocations: natsRevocationBus(deps.nc),
+    control: deps.control,
     passwords: deps.passwords,
     settings: deps.settings,
     now: deps.now ?? (() => new Date()),

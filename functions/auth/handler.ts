@@ -125,7 +125,11 @@ export async function logout(input: LogoutInput, p: AuthPorts): Promise<void> {
   await endSessions(record.userId, "logout_everywhere", now, p)
 }
 
-/** Revokes one session (`sessionId`) or all of the user's, then tells the edges to close sockets. */
+/**
+ * Revokes one session (`sessionId`) or all of the user's, then tells the edges to close sockets.
+ * The notice is queued with the revocation and published before this returns, or later by the
+ * control outbox's relay if NATS cannot take it now: the revocation itself holds either way.
+ */
 export async function endSessions(
   userId: string,
   reason: UserRevokedEvent["reason"],
@@ -133,14 +137,15 @@ export async function endSessions(
   p: AuthPorts,
   sessionId?: string,
 ): Promise<void> {
-  if (sessionId === undefined) await p.sessions.revokeUser(userId, reason, now)
-  else await p.sessions.revokeFamily(sessionId, reason, now)
-  await p.revocations.revoked({
+  const notice: UserRevokedEvent = {
     type: "revoked",
     user: userId,
     reason,
     ...(sessionId === undefined ? {} : { sid: sessionId }),
-  })
+  }
+  if (sessionId === undefined) await p.sessions.revokeUser(userId, reason, now, notice)
+  else await p.sessions.revokeFamily(sessionId, reason, now, notice)
+  await p.control.flush(userId)
 }
 
 export type Me = { readonly user: { id: string; username: string; admin: boolean; created_at: string } }

@@ -1,5 +1,11 @@
+import type { ControlOutboxRelay } from "../../lib/adapters/pg-control-outbox"
 import { loadConfig, processSource, redacted } from "../../lib/config"
-import { closeConnections, type FunctionConnections, openConnections } from "../../lib/function/connections"
+import {
+  closeConnections,
+  type FunctionConnections,
+  openConnections,
+  openControlOutbox,
+} from "../../lib/function/connections"
 import { defineFunction } from "../../lib/function/harness"
 import { createLogger } from "../../lib/log"
 import { authFields } from "../../lib/settings"
@@ -15,14 +21,15 @@ const log = createLogger({ name: "auth", level: config.logLevel })
 const kek = parseKeyEncryptionKey(config.keyEncryptionKey)
 log.info({ config: redacted(authFields, config) }, "auth function configured")
 
-export default defineFunction<AuthPorts & FunctionConnections>({
+export default defineFunction<AuthPorts & FunctionConnections & { control: ControlOutboxRelay }>({
   name: "auth",
   log,
   async ports() {
-    const { pool, nc } = await openConnections("auth", config, log)
+    const connections = await openConnections("auth", config, log)
+    const control = openControlOutbox(connections, log)
     const ports = composeAuthPorts({
-      pool,
-      nc,
+      pool: connections.pool,
+      control,
       passwords: createPasswordHasher({
         params: { N: config.scryptN, r: config.scryptR, p: config.scryptP },
         concurrency: config.hashConcurrency,
@@ -46,8 +53,11 @@ export default defineFunction<AuthPorts & FunctionConnections>({
     })
     // The first start of the first instance makes the signing key (docs/auth.md, key rotation).
     await ensureSigningKey(ports)
-    return { ...ports, pool, nc }
+    return { ...ports, ...connections, control }
   },
-  close: closeConnections,
+  async close(p) {
+    p.control.stop()
+    await closeConnections(p)
+  },
   routes: authRoutes,
 })

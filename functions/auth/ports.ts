@@ -1,4 +1,4 @@
-import type { LoginThrottle, RevocationBus, SessionStore, SigningKeyStore, UserStore } from "../../lib/ports"
+import type { ControlOutbox, LoginThrottle, SessionStore, SigningKeyStore, UserStore } from "../../lib/ports"
 import type { TokenSettings } from "./access-tokens"
 import type { PasswordHasher } from "./passwords"
 import type { KeyEncryptionKey } from "./signing-keys"
@@ -18,7 +18,8 @@ export type AuthPorts = {
   readonly sessions: SessionStore
   readonly keys: SigningKeyStore
   readonly throttle: LoginThrottle
-  readonly revocations: RevocationBus
+  /** Publishes the revocation notices that sessions queued (edges close the sockets). */
+  readonly control: ControlOutbox
   readonly passwords: PasswordHasher
   readonly settings: AuthSettings
   readonly now: () => Date

@@ -5,20 +5,23 @@
 import { AppError } from "../../lib/errors"
 import type {
   Caller,
+  ControlOutbox,
   Conversation,
   ConversationPosition,
   ConversationStore,
   ConversationSummary,
+  ConversationUpdates,
   Member,
-  MembershipBus,
   Role,
 } from "../../lib/ports"
 import { encodeCursor } from "./cursor"
 import type { CreateInput } from "./input"
 
 export type ConversationPorts = {
+  /** Changes of members queue their events for the edges; `control` publishes them. */
   readonly conversations: ConversationStore
-  readonly membership: MembershipBus
+  readonly control: ControlOutbox
+  readonly updates: ConversationUpdates
   readonly now: () => Date
   readonly newId: () => string
   /** Most members a group may have, its owner included. */
@@ -125,24 +128,13 @@ export async function create(
       throw new AppError("INVALID_INPUT", "A direct conversation needs another member.")
     await requireActive(p, [other])
     const { conversation, created } = await p.conversations.openDirect(p.newId(), caller.userId, other, now)
-    if (created)
-      await p.membership.changed({
-        conv: conversation.id,
-        added: [caller.userId, other],
-        removed: [],
-        by: caller.userId,
-      })
+    if (created) await p.control.flush(conversation.id)
     return { status: created ? 201 : 200, body: view(conversation) }
   }
   const members = [...new Set(input.members)].filter((m) => m !== caller.userId)
   await requireActive(p, members)
   const conversation = await p.conversations.createGroup(p.newId(), input.title, caller.userId, members, now)
-  await p.membership.changed({
-    conv: conversation.id,
-    added: [caller.userId, ...members],
-    removed: [],
-    by: caller.userId,
-  })
+  await p.control.flush(conversation.id)
   return { status: 201, body: view(conversation) }
 }
 
@@ -191,13 +183,13 @@ export async function members(
 export async function addMembers(conv: string, ids: readonly string[], caller: Caller, p: ConversationPorts) {
   await requireGroupRole(p, conv, caller, ["owner", "admin"])
   await requireActive(p, ids)
-  const added = await p.conversations.addMembers(conv, ids, p.now(), p.maxMembers)
+  const added = await p.conversations.addMembers(conv, ids, p.now(), p.maxMembers, caller.userId)
   if (added === "full") {
     throw new AppError("INVALID_INPUT", `A group has at most ${p.maxMembers} members.`, {
       details: { max_members: p.maxMembers },
     })
   }
-  if (added.length > 0) await p.membership.changed({ conv, added, removed: [], by: caller.userId })
+  if (added.length > 0) await p.control.flush(conv)
   return { added }
 }
 
@@ -208,23 +200,21 @@ export async function removeMember(conv: string, userId: string, caller: Caller,
   if (targetRole === "owner" || (targetRole === "admin" && callerRole !== "owner")) {
     throw new AppError("FORBIDDEN", "Only the owner may remove an admin, and nobody the owner.")
   }
-  await p.conversations.removeMember(conv, userId)
-  await p.membership.changed({ conv, added: [], removed: [userId], by: caller.userId })
+  if (await p.conversations.removeMember(conv, userId, caller.userId)) await p.control.flush(conv)
   return { removed: [userId] }
 }
 
 export async function leave(conv: string, caller: Caller, p: ConversationPorts) {
   await requireRole(p, conv, caller)
   await requireGroup(p, conv)
-  await p.conversations.removeMember(conv, caller.userId)
-  await p.membership.changed({ conv, added: [], removed: [caller.userId], by: caller.userId })
+  if (await p.conversations.removeMember(conv, caller.userId, caller.userId)) await p.control.flush(conv)
   return { left: conv }
 }
 
 export async function rename(conv: string, title: string, caller: Caller, p: ConversationPorts) {
   await requireGroupRole(p, conv, caller, ["owner", "admin"])
   await p.conversations.rename(conv, title)
-  await p.membership.updated({ conv, title, by: caller.userId })
+  await p.updates.updated({ conv, title, by: caller.userId })
   return get(conv, caller, p)
 }
 
@@ -240,6 +230,6 @@ export async function setRole(
     throw new AppError("FORBIDDEN", "The owner's role cannot be changed.")
   if (!(await p.conversations.setRole(conv, userId, role)))
     throw new AppError("NOT_FOUND", "That user is not a member.")
-  await p.membership.updated({ conv, role: { user: userId, role }, by: caller.userId })
+  await p.updates.updated({ conv, role: { user: userId, role }, by: caller.userId })
   return { id: userId, role }
 }

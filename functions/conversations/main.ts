@@ -1,9 +1,15 @@
 import { randomBytes } from "node:crypto"
-import { natsMembershipBus } from "../../lib/adapters/nats-membership"
+import { natsConversationUpdates } from "../../lib/adapters/nats-conversation-updates"
 import { pgAuthenticator } from "../../lib/adapters/pg-authenticator"
+import type { ControlOutboxRelay } from "../../lib/adapters/pg-control-outbox"
 import { pgConversationStore } from "../../lib/adapters/pg-conversations"
 import { loadConfig, processSource } from "../../lib/config"
-import { closeConnections, type FunctionConnections, openConnections } from "../../lib/function/connections"
+import {
+  closeConnections,
+  type FunctionConnections,
+  openConnections,
+  openControlOutbox,
+} from "../../lib/function/connections"
 import { defineFunction } from "../../lib/function/harness"
 import { createLogger } from "../../lib/log"
 import { conversationsFields } from "../../lib/settings"
@@ -12,16 +18,17 @@ import { type Ports, routes } from "./routes"
 const config = loadConfig(conversationsFields, processSource())
 const log = createLogger({ name: "conversations", level: config.logLevel })
 
-export default defineFunction<Ports & FunctionConnections>({
+export default defineFunction<Ports & FunctionConnections & { control: ControlOutboxRelay }>({
   name: "conversations",
   log,
   async ports() {
-    const { pool, nc } = await openConnections("conversations", config, log)
+    const connections = await openConnections("conversations", config, log)
+    const { pool, nc } = connections
     return {
-      pool,
-      nc,
+      ...connections,
       conversations: pgConversationStore(pool),
-      membership: natsMembershipBus(nc),
+      control: openControlOutbox(connections, log),
+      updates: natsConversationUpdates(nc),
       auth: pgAuthenticator(pool, { issuer: config.issuer, audience: config.audience }),
       maxMembers: config.maxMembers,
       now: () => new Date(),
@@ -29,6 +36,9 @@ export default defineFunction<Ports & FunctionConnections>({
       newId: () => randomBytes(16).toString("base64url"),
     }
   },
-  close: closeConnections,
+  async close(p) {
+    p.control.stop()
+    await closeConnections(p)
+  },
   routes,
 })

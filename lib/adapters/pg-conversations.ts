@@ -1,6 +1,8 @@
+import { randomUUID } from "node:crypto"
 import type pg from "pg"
 import type { Conversation, ConversationStore, ConversationSummary, Member, Role } from "../ports"
 import type { StoredMessage } from "../protocol/events"
+import { queueControlEvent } from "./pg-control-outbox"
 import { EVENT_COLUMNS, type EventRow, toStoredEvent } from "./pg-messages"
 import { inTransaction } from "./pg-transaction"
 
@@ -43,6 +45,7 @@ export function pgConversationStore(pool: pg.Pool): ConversationStore {
              SELECT $1, unnest($2::uuid[]), 'member', $3`,
             [id, [low, high], now],
           )
+          await queueMembership(client, { conv: id, added: [a, b], removed: [], by: a })
           return { conversation: toConversation(row), created: true }
         }
         const existing = await client.query<ConversationRow>(
@@ -67,6 +70,7 @@ export function pgConversationStore(pool: pg.Pool): ConversationStore {
              FROM unnest($4::uuid[]) AS u`,
           [id, owner, now, [owner, ...others]],
         )
+        await queueMembership(client, { conv: id, added: [owner, ...others], removed: [], by: owner })
         return toConversation(rows[0] as ConversationRow)
       })
     },
@@ -202,9 +206,10 @@ export function pgConversationStore(pool: pg.Pool): ConversationStore {
       )
     },
 
-    addMembers(conversationId, userIds, now, maxMembers) {
+    addMembers(conversationId, userIds, now, maxMembers, by) {
       return inTransaction(pool, async (client) => {
-        // The conversation's row lock serialises concurrent additions, so the limit holds.
+        // The conversation's row lock serialises concurrent changes of its members, so the limit
+        // holds and their events are queued in commit order.
         await client.query("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", [conversationId])
         const { rows } = await client.query<{ user_id: string }>(
           `INSERT INTO conversation_members (conversation_id, user_id, role, joined_at)
@@ -221,15 +226,19 @@ export function pgConversationStore(pool: pg.Pool): ConversationStore {
           // Undo the insert with the transaction: nothing is added when the group would be too big.
           throw new GroupFullSignal()
         }
-        return rows.map((r) => r.user_id)
+        const added = rows.map((r) => r.user_id)
+        if (added.length > 0) await queueMembership(client, { conv: conversationId, added, removed: [], by })
+        return added
       }).catch((err: unknown) => {
         if (err instanceof GroupFullSignal) return "full" as const
         throw err
       })
     },
 
-    removeMember(conversationId, userId) {
+    removeMember(conversationId, userId, by) {
       return inTransaction(pool, async (client) => {
+        // As in addMembers: events of one conversation are queued in commit order.
+        await client.query("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", [conversationId])
         const { rows } = await client.query<{ role: Role }>(
           "DELETE FROM conversation_members WHERE conversation_id = $1 AND user_id = $2 RETURNING role",
           [conversationId, userId],
@@ -246,6 +255,7 @@ export function pgConversationStore(pool: pg.Pool): ConversationStore {
             [conversationId],
           )
         }
+        await queueMembership(client, { conv: conversationId, added: [], removed: [userId], by })
         return true
       })
     },
@@ -271,6 +281,17 @@ export function pgConversationStore(pool: pg.Pool): ConversationStore {
       return new Set(rows.map((r) => r.id))
     },
   }
+}
+
+/** Queues the change's membership event for the edges, in the transaction that makes it. */
+function queueMembership(
+  client: pg.ClientBase,
+  change: { conv: string; added: string[]; removed: string[]; by: string },
+): Promise<void> {
+  return queueControlEvent(client, change.conv, {
+    kind: "membership",
+    event: { type: "membership", id: randomUUID(), ...change },
+  })
 }
 
 /** Aborts the adding transaction; never leaves this module. */

@@ -76,18 +76,26 @@ export function pgSessionStore(pool: pg.Pool): SessionStore {
         )
         return true
       }),
-    async revokeFamily(familyId, reason, now) {
+    // One statement each, so the revocation and its notice for the edges (the control outbox,
+    // keyed by the user) are committed together.
+    async revokeFamily(familyId, reason, now, notice) {
       await pool.query(
-        "UPDATE token_families SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL",
-        [familyId, now, reason],
+        `WITH revoked AS (
+           UPDATE token_families SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL)
+         INSERT INTO control_outbox (order_key, kind, event) VALUES ($4, 'revoked', $5)`,
+        [familyId, now, reason, notice.user, JSON.stringify(notice)],
       )
     },
-    async revokeUser(userId, reason, now) {
-      const result = await pool.query(
-        "UPDATE token_families SET revoked_at = $2, revoked_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL",
-        [userId, now, reason],
+    async revokeUser(userId, reason, now, notice) {
+      const { rows } = await pool.query<{ n: number }>(
+        `WITH revoked AS (
+           UPDATE token_families SET revoked_at = $2, revoked_reason = $3
+            WHERE user_id = $1 AND revoked_at IS NULL RETURNING 1),
+         queued AS (INSERT INTO control_outbox (order_key, kind, event) VALUES ($4, 'revoked', $5))
+         SELECT count(*)::int AS n FROM revoked`,
+        [userId, now, reason, notice.user, JSON.stringify(notice)],
       )
-      return result.rowCount ?? 0
+      return rows[0]?.n ?? 0
     },
     async isLive(familyId, userId) {
       const { rowCount } = await pool.query(

@@ -7,7 +7,9 @@ import type { S3Client } from "@aws-sdk/client-s3"
 import type { NatsConnection } from "nats"
 import type pg from "pg"
 import { connectNats } from "../adapters/nats"
+import { natsControlPublisher } from "../adapters/nats-control"
 import { createPool } from "../adapters/pg"
+import { type ControlOutboxRelay, pgControlOutbox } from "../adapters/pg-control-outbox"
 import { createS3Client } from "../adapters/s3"
 import type { Logger } from "../log"
 
@@ -36,6 +38,20 @@ export async function openConnections(
   const pool = openPool(name, config, log, options.pipeline === true)
   const nc = await connectNats(config.natsUrl, `cove-${name}`, log)
   return { pool, nc }
+}
+
+/**
+ * How often a warm instance publishes what the control outbox still holds (membership changes
+ * and revocations whose publish failed, or whose process died before it). Every instance of the
+ * functions that queue them relays; the advisory locks keep them from publishing a key twice.
+ */
+export const CONTROL_RELAY_INTERVAL_MS = 5_000
+
+/** The control outbox of a function that queues events for the edges, its relay running. */
+export function openControlOutbox(c: FunctionConnections, log: Logger): ControlOutboxRelay {
+  const outbox = pgControlOutbox(c.pool, natsControlPublisher(c.nc), log)
+  outbox.start(CONTROL_RELAY_INTERVAL_MS)
+  return outbox
 }
 
 /** A function's S3 client, from the settings the files and thumbnails functions share. */

@@ -3,7 +3,7 @@ import { connect } from "nats"
 import t from "tap"
 import { endSessions } from "../../functions/auth/handler"
 import { routes } from "../../functions/conversations/routes"
-import { natsMembershipBus } from "../../lib/adapters/nats-membership"
+import { natsConversationUpdates } from "../../lib/adapters/nats-conversation-updates"
 import { pgAuthenticator } from "../../lib/adapters/pg-authenticator"
 import { pgConversationStore } from "../../lib/adapters/pg-conversations"
 import { pgSequencerStore } from "../../lib/adapters/pg-sequencer"
@@ -24,7 +24,8 @@ t.test("conversations over HTTP, with real tokens, PostgreSQL and NATS", async (
       log: testLog,
       ports: async () => ({
         conversations: pgConversationStore(auth.pool),
-        membership: natsMembershipBus(nc),
+        control: auth.control,
+        updates: natsConversationUpdates(nc),
         auth: pgAuthenticator(
           auth.pool,
           { issuer: DEFAULT_ISSUER, audience: DEFAULT_AUDIENCE },

@@ -10,6 +10,8 @@ import { createPasswordHasher, type PasswordHasher } from "../../functions/auth/
 import type { AuthPorts, AuthSettings } from "../../functions/auth/ports"
 import { parseKeyEncryptionKey } from "../../functions/auth/signing-keys"
 import type { LocalPostgres } from "../../infra/local/postgres-server"
+import { natsControlPublisher } from "../../lib/adapters/nats-control"
+import { type ControlOutboxRelay, pgControlOutbox } from "../../lib/adapters/pg-control-outbox"
 import type { TemplateHandler } from "../../lib/function/contract"
 import { serveHandler } from "../../lib/function/server"
 import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "../../lib/protocol/tokens"
@@ -49,7 +51,8 @@ export function testSettings(overrides: Partial<AuthSettings> = {}): AuthSetting
   }
 }
 
-export type AuthFixture = { ports: AuthPorts; clock: FakeClock; pool: pg.Pool }
+/** `control` is the control outbox the auth ports flush (its relay runs only when a test starts it). */
+export type AuthFixture = { ports: AuthPorts; clock: FakeClock; pool: pg.Pool; control: ControlOutboxRelay }
 
 export async function withAuth(
   t: Test,
@@ -59,15 +62,17 @@ export async function withAuth(
 ): Promise<AuthFixture> {
   const { pool } = await withSchema(t, server)
   const clock = fakeClock()
+  const control = pgControlOutbox(pool, natsControlPublisher(nc), testLog)
+  t.teardown(() => control.stop())
   const ports = composeAuthPorts({
     pool,
-    nc,
+    control,
     settings: testSettings(options.settings),
     passwords:
       options.passwords ?? createPasswordHasher({ params: testHashParams, concurrency: 2, queueMax: 100 }),
     now: clock.now,
   })
-  return { ports, clock, pool }
+  return { ports, clock, pool, control }
 }
 
 /** Every JSON message on `subject` from now on, in arrival order; subscribed when this resolves. */

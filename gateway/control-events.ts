@@ -32,6 +32,12 @@ export type ControlHandlers = {
    * start, which were published before this edge was there.
    */
   readonly revoked: (subject: string, data: Uint8Array, publishedAt?: number) => void
+  /**
+   * Events were lost before this edge read them (they expired while it was cut off from NATS
+   * for longer than the stream keeps them, or the stream was deleted): what it knows of its
+   * sockets' memberships may be stale, and only loading them again makes it right.
+   */
+  readonly lost: (detail: { expected: number; got: number }) => void
 }
 
 export type ControlEvents = {
@@ -132,6 +138,30 @@ export async function followControlEvents(o: {
   let current: ConsumerMessages | undefined = await open(js, next, log)
   let wake: (() => void) | undefined
 
+  // After a reconnect the consumer resumes after the last event handled; if the stream no longer
+  // has the next one (it expired meanwhile), say so now, not at the next event, which may be far.
+  // Ends with the connection.
+  void (async () => {
+    for await (const s of o.nc.status()) {
+      if (stopped) return
+      if (s.type !== "reconnect") continue
+      try {
+        const { state } = await jsm.streams.info(CONTROL_STREAM)
+        if (state.first_seq > next) {
+          log.error(
+            { expected: next, first: state.first_seq },
+            "control events expired before this edge read them; its sockets must load their memberships again",
+          )
+          o.handlers.lost({ expected: next, got: state.first_seq })
+          next = state.first_seq
+        }
+      } catch (err) {
+        // The consumer's own loop finds a missing stream; the next event still shows a gap.
+        log.warn({ err }, "could not check the control stream after a reconnect")
+      }
+    }
+  })()
+
   const dispatch = (subject: string, data: Uint8Array) => {
     const kind = subject.slice(subject.lastIndexOf(".") + 1)
     if (kind === "membership") o.handlers.membership(subject, data)
@@ -146,11 +176,13 @@ export async function followControlEvents(o: {
           for await (const m of current) {
             // Limits retention and no filter: sequences are contiguous unless events expired
             // (max age) or were deleted before this edge read them.
-            if (m.seq > next)
+            if (m.seq > next) {
               log.error(
                 { expected: next, got: m.seq },
-                "control events were lost before this edge read them; memberships or revocations may be stale",
+                "control events were lost before this edge read them; its sockets must load their memberships again",
               )
+              o.handlers.lost({ expected: next, got: m.seq })
+            }
             next = m.seq + 1
             failures = 0
             dispatch(m.subject, m.data)
@@ -177,6 +209,7 @@ export async function followControlEvents(o: {
         if (last + 1 < next) {
           // The stream was deleted and made again: its sequences started over.
           log.error({ last, next }, "the control stream was recreated; following it from its end")
+          o.handlers.lost({ expected: next, got: last + 1 })
           next = last + 1
         }
         current = await open(js, next, log)

@@ -141,6 +141,13 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
         const closed = connections.terminateUser(event.user, event.sid, reason)
         log.info({ user: event.user, sid: event.sid, reason: event.reason, closed }, "revocation applied")
       },
+      lost: () => {
+        // Memberships are loaded when a socket connects: reconnecting every socket (1012, after a
+        // random delay on the client's side) is the one way to make them right again.
+        const open = connections.size
+        connections.terminateAll("RESYNC_REQUIRED")
+        log.warn({ closed: open }, "control events lost; every socket closed to load its memberships again")
+      },
       membership: (subject, data) => {
         const event = parseMembershipEvent(data)
         if (event === undefined) {

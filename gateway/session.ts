@@ -40,6 +40,7 @@ export type CloseReason =
   | "AUTH_SESSION_REVOKED"
   | "AUTH_USER_DISABLED"
   | "SHUTTING_DOWN"
+  | "RESYNC_REQUIRED"
   | "UNAVAILABLE"
 
 export type SessionInput =

@@ -109,6 +109,12 @@ export const ERRORS = {
   FUNCTION_TIMEOUT: { status: 504, retryable: true, message: "The function did not answer in time." },
   UNAVAILABLE: { status: 503, closeCode: 1013, retryable: true, message: "A dependency is unavailable." },
   SHUTTING_DOWN: { status: 503, closeCode: 1012, retryable: true, message: "The server is restarting." },
+  RESYNC_REQUIRED: {
+    status: 503,
+    closeCode: 1012,
+    retryable: true,
+    message: "This edge missed membership changes; reconnect to load your conversations again.",
+  },
   INTERNAL: { status: 500, closeCode: 1011, retryable: true, message: "Internal error." },
 } as const satisfies Record<string, ErrorSpec>
 

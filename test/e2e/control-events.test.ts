@@ -5,6 +5,7 @@
  * it acts on what it missed. Run after `npm run build` (npm test does).
  */
 import { randomUUID } from "node:crypto"
+import { connect, nanos } from "nats"
 import t, { type Test } from "tap"
 import { startEdge } from "../../gateway/edge"
 import { startNats } from "../../infra/local/nats-server"
@@ -44,6 +45,7 @@ async function world(t: Test) {
     ...clients,
     edgeUrl,
     otherEdgeUrl: stack.edgeUrl,
+    natsUrl: nats.url,
     /** Cuts the edge off NATS and waits until it knows. */
     async cut() {
       proxy.cut()
@@ -133,3 +135,59 @@ t.test("a user disabled while the edge was cut off from NATS loses the socket on
   clearTimeout(timer)
   t.equal(code, 4004, "closed with AUTH_USER_DISABLED, as when the edge was connected")
 })
+
+t.test(
+  "an edge cut off for longer than COVE_CONTROL keeps events closes its sockets, which load their memberships again",
+  async (t) => {
+    const w = await world(t)
+    const [alice, u] = [await w.user("alice"), await w.user("ursula")]
+    const group = await w.call(
+      "POST",
+      "conversations",
+      { kind: "group", title: "ward 5", members: [u.id] },
+      alice.token,
+    )
+    const aliceDevice = await w.connect(w.otherEdgeUrl, alice)
+    const uDevice = await w.connect(w.edgeUrl, u)
+    const before = randomUUID()
+    aliceDevice.send({ type: "send", id: before, conv: group.id, body: text("before the cut") })
+    await uDevice.waitFor("u receives the group", (d) =>
+      d.of("message", group.id).some((m) => m.id === before),
+    )
+
+    // An operator keeps control events for one second only: the removal expires before the edge is back.
+    const nc = await connect({ servers: w.natsUrl })
+    t.teardown(() => nc.close())
+    const jsm = await nc.jetstreamManager()
+    const { config } = await jsm.streams.info("COVE_CONTROL")
+    await jsm.streams.update("COVE_CONTROL", {
+      ...config,
+      max_age: nanos(1_000),
+      duplicate_window: nanos(1_000),
+    })
+    await w.cut()
+    await w.call("DELETE", `conversations/${group.id}/members/${u.id}`, undefined, alice.token)
+    await eventually(
+      async () => ((await jsm.streams.info("COVE_CONTROL")).state.messages === 0 ? true : undefined),
+      "the removal to expire",
+    )
+    await w.resume()
+    await uDevice.waitFor("u's socket closed", (d) => d.closed !== undefined)
+    t.same(uDevice.closed, { code: 1012, reason: "RESYNC_REQUIRED" }, "reconnect after a random delay")
+
+    // The client reconnects; the edge loads u's conversations again, without the group.
+    const again = await w.connect(w.edgeUrl, u)
+    const after = randomUUID()
+    aliceDevice.send({ type: "send", id: after, conv: group.id, body: text("after u left") })
+    await aliceDevice.waitFor("alice's own copy", (d) =>
+      d.of("message", group.id).some((m) => m.id === after),
+    )
+    const probe = randomUUID()
+    const direct = await w.call("POST", "conversations", { kind: "direct", members: [u.id] }, alice.token)
+    aliceDevice.send({ type: "send", id: probe, conv: direct.id, body: text("still there?") })
+    await again.waitFor("u's direct message, sent after the group's", (d) =>
+      d.of("message", direct.id).some((m) => m.id === probe),
+    )
+    t.same(again.of("message", group.id), [], "nothing of the group after the removal")
+  },
+)

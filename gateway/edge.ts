@@ -71,7 +71,7 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
     user_rate_burst: config.userRateBurst,
     max_sockets_per_user: config.maxSocketsPerUser,
   }
-  const nc = await connectNats(config.natsUrl, "cove-edge", log)
+  const nc = await connectNats(config.natsUrl, "cove-edge", log, config)
   const fanout = new Fanout(
     nc,
     (topic, data) => transport.publish(topic, data),

@@ -39,6 +39,7 @@ try {
     pgPort: config.pgPort,
     s3Port: config.s3Port,
     natsUrl: config.natsUrl,
+    natsCredentials: config,
     natsServerBin: config.natsServerBin,
     databaseUrl: config.databaseUrl,
     pgSchema: config.pgSchema,

@@ -6,6 +6,27 @@ import { z } from "zod"
 import { bool, identifier, logLevel, port, positiveInt, secret, setting, url } from "./config"
 import { DEFAULT_ACCESS_TTL_SECONDS, DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "./protocol/tokens"
 
+/**
+ * How a process proves who it is to NATS: a user and password, a token, or a .creds file (user
+ * JWT and NKey seed, for servers with decentralised auth); at most one. None: the server must
+ * accept anonymous clients, as the embedded one of `npm start` does on loopback.
+ */
+const natsCredentialFields = () => ({
+  natsUser: setting(
+    "NATS_USER",
+    z.string().min(1).optional(),
+    "NATS user name (its password: NATS_PASSWORD)",
+  ),
+  natsPassword: secret("nats-password", "NATS_PASSWORD", false, "NATS password of NATS_USER"),
+  natsToken: secret("nats-token", "NATS_TOKEN", false, "NATS authentication token"),
+  natsCreds: secret(
+    "nats-creds",
+    "NATS_CREDS",
+    false,
+    "the contents of a NATS .creds file (user JWT and NKey seed)",
+  ),
+})
+
 /** Settings every function reads. Each function adds its own. */
 export const functionFields = {
   logLevel: setting("LOG_LEVEL", logLevel, "log level"),
@@ -13,6 +34,7 @@ export const functionFields = {
   pgSchema: setting("PG_SCHEMA", identifier("cove"), "PostgreSQL schema holding Cove's tables"),
   pgPoolMax: setting("PG_POOL_MAX", positiveInt(5, 100), "PostgreSQL connections per function instance"),
   natsUrl: setting("NATS_URL", url(["nats:", "tls:"]).default("nats://127.0.0.1:4222"), "NATS server URL(s)"),
+  ...natsCredentialFields(),
 } as const
 
 const powerOfTwo = (fallback: number) =>
@@ -144,6 +166,7 @@ export const stackFields = {
     url(["nats:", "tls:"]).optional(),
     "use this NATS server instead of starting one",
   ),
+  ...natsCredentialFields(),
   natsServerBin: setting("NATS_SERVER_BIN", z.string().default("nats-server"), "nats-server binary to start"),
   path: setting(
     "PATH",
@@ -207,6 +230,7 @@ export const migrateFields = {
 export const connectorFields = {
   logLevel: setting("LOG_LEVEL", logLevel, "log level"),
   natsUrl: setting("NATS_URL", url(["nats:", "tls:"]).default("nats://127.0.0.1:4222"), "NATS server URL(s)"),
+  ...natsCredentialFields(),
   gatewayUrl: setting(
     "COVE_GATEWAY_URL",
     url(["http:", "https:"]).default("http://127.0.0.1:8080"),
@@ -243,6 +267,7 @@ export const gatewayFields = {
     "web origins that may open sockets (default: http://127.0.0.1:<COVE_GATEWAY_PORT> and http://localhost:<COVE_GATEWAY_PORT>); requests without Origin are allowed",
   ),
   natsUrl: setting("NATS_URL", url(["nats:", "tls:"]).default("nats://127.0.0.1:4222"), "NATS server URL(s)"),
+  ...natsCredentialFields(),
   functionsUrl: setting(
     "COVE_FUNCTIONS_URL",
     url(["http:", "https:"]).default("http://127.0.0.1:8080"),

@@ -15,7 +15,7 @@ const config = loadConfig(connectorFields, processSource())
 const log = createLogger({ name: "connector", level: config.logLevel })
 log.info({ config: redacted(connectorFields, config) }, "starting")
 const stack = loadStack(config.stackFile)
-const nc = await connectNats(config.natsUrl, "cove-connector", log)
+const nc = await connectNats(config.natsUrl, "cove-connector", log, config)
 const registry = new Registry()
 const connector = await startConnector({ nc, stack, gatewayUrl: config.gatewayUrl, registry, log })
 

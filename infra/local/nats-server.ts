@@ -13,12 +13,16 @@ export type LocalNats = {
   kill(): Promise<void>
 }
 
-/** Starts nats-server with JetStream on loopback, its store under `storeDir`. */
+/**
+ * Starts nats-server with JetStream on loopback, its store under `storeDir`; with `auth`, it
+ * accepts only that user (tests of deployments whose NATS asks for credentials).
+ */
 export async function startNats(options: {
   port: number
   storeDir: string
   log: Logger
   binary?: string
+  auth?: { user: string; password: string }
 }): Promise<LocalNats> {
   await mkdir(options.storeDir, { recursive: true })
   const child: ManagedChild = await startChild({
@@ -34,12 +38,13 @@ export async function startNats(options: {
       options.storeDir,
       "--server_name",
       "cove-local",
+      ...(options.auth === undefined ? [] : ["--user", options.auth.user, "--pass", options.auth.password]),
     ],
     log: options.log,
     installHint: NATS_INSTALL_HINT,
   })
   const url = `nats://127.0.0.1:${options.port}`
-  await waitUntilReady(child, () => jetStreamAnswers(url), 15_000)
+  await waitUntilReady(child, () => jetStreamAnswers(url, options.auth), 15_000)
   return {
     url,
     port: options.port,
@@ -48,9 +53,14 @@ export async function startNats(options: {
   }
 }
 
-async function jetStreamAnswers(url: string): Promise<boolean> {
+async function jetStreamAnswers(url: string, auth?: { user: string; password: string }): Promise<boolean> {
   try {
-    const nc = await connect({ servers: url, reconnect: false, timeout: 500 })
+    const nc = await connect({
+      servers: url,
+      reconnect: false,
+      timeout: 500,
+      ...(auth === undefined ? {} : { user: auth.user, pass: auth.password }),
+    })
     try {
       await (await nc.jetstreamManager()).getAccountInfo()
       return true

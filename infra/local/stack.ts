@@ -9,7 +9,7 @@ import { access, mkdir, readFile, rm, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import type { NatsConnection } from "nats"
 import pg from "pg"
-import { connectNats } from "../../lib/adapters/nats"
+import { connectNats, type NatsCredentials } from "../../lib/adapters/nats"
 import { createS3Client, ensureBucket } from "../../lib/adapters/s3"
 import type { Logger } from "../../lib/log"
 import { Registry } from "../../lib/metrics"
@@ -35,6 +35,8 @@ export type StackOptions = {
   readonly pgPort: number
   readonly s3Port: number
   readonly natsUrl: string | undefined
+  /** How every process authenticates to the NATS of `natsUrl` (the embedded one takes anyone on loopback). */
+  readonly natsCredentials?: NatsCredentials
   readonly natsServerBin: string
   readonly databaseUrl: string | undefined
   readonly pgSchema: string
@@ -164,6 +166,15 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
     await ensureBucket(s3, o.s3.bucket, [])
 
     // --- functions, runtime, connector, edge
+    const credentials = o.natsUrl === undefined ? {} : (o.natsCredentials ?? {})
+    // In the environment, every process's fallback for its secrets: a deployment mounts them as
+    // the secret files nats-password, nats-token or nats-creds (README, "NATS credentials").
+    const natsEnv = {
+      ...(credentials.natsUser === undefined ? {} : { NATS_USER: credentials.natsUser }),
+      ...(credentials.natsPassword === undefined ? {} : { NATS_PASSWORD: credentials.natsPassword }),
+      ...(credentials.natsToken === undefined ? {} : { NATS_TOKEN: credentials.natsToken }),
+      ...(credentials.natsCreds === undefined ? {} : { NATS_CREDS: credentials.natsCreds }),
+    }
     const secrets = {
       "database-url": databaseUrl,
       "s3-access-key-id": s3Credentials.accessKeyId,
@@ -171,6 +182,7 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
       "auth-key-encryption-key": await localSecret(dataDir, "auth-key-encryption-key"),
     }
     const env = {
+      ...natsEnv,
       LOG_LEVEL: o.logLevel,
       NATS_URL: natsUrl,
       PG_SCHEMA: o.pgSchema,
@@ -194,7 +206,7 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
       ),
     )
     const registry = new Registry()
-    const nc = await connectNats(natsUrl, "cove-stack", log)
+    const nc = await connectNats(natsUrl, "cove-stack", log, credentials)
     stops.push(() => nc.drain())
     const runtime = await startRuntime({
       host: "127.0.0.1",
@@ -238,6 +250,7 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
         spawn: {
           env: {
             ...o.edgeEnv,
+            ...natsEnv,
             LOG_LEVEL: o.logLevel,
             NATS_URL: natsUrl,
             COVE_EDGE_PORT: String(port),

@@ -6,7 +6,7 @@
 import type { S3Client } from "@aws-sdk/client-s3"
 import type { NatsConnection } from "nats"
 import type pg from "pg"
-import { connectNats } from "../adapters/nats"
+import { connectNats, type NatsCredentials } from "../adapters/nats"
 import { natsControlPublisher } from "../adapters/nats-control"
 import { createPool } from "../adapters/pg"
 import { type ControlOutboxRelay, pgControlOutbox } from "../adapters/pg-control-outbox"
@@ -31,12 +31,12 @@ export function openPool(name: string, config: PgConfig, log: Logger, pipeline =
 
 export async function openConnections(
   name: string,
-  config: PgConfig & { natsUrl: string },
+  config: PgConfig & NatsCredentials & { natsUrl: string },
   log: Logger,
   options: { pipeline?: boolean } = {},
 ): Promise<FunctionConnections> {
   const pool = openPool(name, config, log, options.pipeline === true)
-  const nc = await connectNats(config.natsUrl, `cove-${name}`, log)
+  const nc = await connectNats(config.natsUrl, `cove-${name}`, log, config)
   return { pool, nc }
 }
 

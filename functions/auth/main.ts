@@ -26,7 +26,7 @@ export default defineFunction<AuthPorts & FunctionConnections & { control: Contr
   log,
   async ports() {
     const connections = await openConnections("auth", config, log)
-    const control = openControlOutbox(connections, log)
+    const control = openControlOutbox(connections, log, ["revoked"])
     const ports = composeAuthPorts({
       pool: connections.pool,
       control,

@@ -27,7 +27,7 @@ export default defineFunction<Ports & FunctionConnections & { control: ControlOu
     return {
       ...connections,
       conversations: pgConversationStore(pool),
-      control: openControlOutbox(connections, log),
+      control: openControlOutbox(connections, log, ["membership"]),
       updates: natsConversationUpdates(nc),
       auth: pgAuthenticator(pool, { issuer: config.issuer, audience: config.audience }),
       maxMembers: config.maxMembers,

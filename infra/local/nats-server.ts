@@ -23,12 +23,18 @@ export async function startNats(options: {
   log: Logger
   binary?: string
   auth?: { user: string; password: string }
+  /**
+   * A configuration file read first (users and their permissions; the options above win), and
+   * a user of it that may ask JetStream for its account info, to see that the server is up.
+   */
+  config?: { file: string; readyAs: { user: string; password: string; inboxPrefix?: string } }
 }): Promise<LocalNats> {
   await mkdir(options.storeDir, { recursive: true })
   const child: ManagedChild = await startChild({
     name: "nats-server",
     command: options.binary ?? "nats-server",
     args: [
+      ...(options.config === undefined ? [] : ["-c", options.config.file]),
       "-a",
       "127.0.0.1",
       "-p",
@@ -44,7 +50,7 @@ export async function startNats(options: {
     installHint: NATS_INSTALL_HINT,
   })
   const url = `nats://127.0.0.1:${options.port}`
-  await waitUntilReady(child, () => jetStreamAnswers(url, options.auth), 15_000)
+  await waitUntilReady(child, () => jetStreamAnswers(url, options.auth ?? options.config?.readyAs), 15_000)
   return {
     url,
     port: options.port,
@@ -53,13 +59,17 @@ export async function startNats(options: {
   }
 }
 
-async function jetStreamAnswers(url: string, auth?: { user: string; password: string }): Promise<boolean> {
+async function jetStreamAnswers(
+  url: string,
+  auth?: { user: string; password: string; inboxPrefix?: string },
+): Promise<boolean> {
   try {
     const nc = await connect({
       servers: url,
       reconnect: false,
       timeout: 500,
       ...(auth === undefined ? {} : { user: auth.user, pass: auth.password }),
+      ...(auth?.inboxPrefix === undefined ? {} : { inboxPrefix: auth.inboxPrefix }),
     })
     try {
       await (await nc.jetstreamManager()).getAccountInfo()

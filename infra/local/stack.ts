@@ -35,8 +35,12 @@ export type StackOptions = {
   readonly pgPort: number
   readonly s3Port: number
   readonly natsUrl: string | undefined
-  /** How every process authenticates to the NATS of `natsUrl` (the embedded one takes anyone on loopback). */
-  readonly natsCredentials?: NatsCredentials
+  /**
+   * How the processes authenticate to the NATS of `natsUrl` (the embedded one takes anyone on
+   * loopback): the same for all, or per process ("edge", "connector" for this process's
+   * connector and runtime, or a function's name), as a deployment with one NATS user each.
+   */
+  readonly natsCredentials?: NatsCredentials | ((process: string) => NatsCredentials)
   readonly natsServerBin: string
   readonly databaseUrl: string | undefined
   readonly pgSchema: string
@@ -166,14 +170,23 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
     await ensureBucket(s3, o.s3.bucket, [])
 
     // --- functions, runtime, connector, edge
-    const credentials = o.natsUrl === undefined ? {} : (o.natsCredentials ?? {})
+    const given = o.natsCredentials
+    const credentialsOf = (process: string): NatsCredentials =>
+      o.natsUrl === undefined || given === undefined
+        ? {}
+        : typeof given === "function"
+          ? given(process)
+          : given
     // In the environment, every process's fallback for its secrets: a deployment mounts them as
     // the secret files nats-password, nats-token or nats-creds (README, "NATS credentials").
-    const natsEnv = {
-      ...(credentials.natsUser === undefined ? {} : { NATS_USER: credentials.natsUser }),
-      ...(credentials.natsPassword === undefined ? {} : { NATS_PASSWORD: credentials.natsPassword }),
-      ...(credentials.natsToken === undefined ? {} : { NATS_TOKEN: credentials.natsToken }),
-      ...(credentials.natsCreds === undefined ? {} : { NATS_CREDS: credentials.natsCreds }),
+    const natsEnv = (process: string): Record<string, string> => {
+      const c = credentialsOf(process)
+      return {
+        ...(c.natsUser === undefined ? {} : { NATS_USER: c.natsUser }),
+        ...(c.natsPassword === undefined ? {} : { NATS_PASSWORD: c.natsPassword }),
+        ...(c.natsToken === undefined ? {} : { NATS_TOKEN: c.natsToken }),
+        ...(c.natsCreds === undefined ? {} : { NATS_CREDS: c.natsCreds }),
+      }
     }
     const secrets = {
       "database-url": databaseUrl,
@@ -182,7 +195,6 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
       "auth-key-encryption-key": await localSecret(dataDir, "auth-key-encryption-key"),
     }
     const env = {
-      ...natsEnv,
       LOG_LEVEL: o.logLevel,
       NATS_URL: natsUrl,
       PG_SCHEMA: o.pgSchema,
@@ -195,7 +207,7 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
         startFunctionProcess({
           spec,
           serverScript: join(o.buildDir, "function-server.mjs"),
-          env,
+          env: { ...env, ...natsEnv(spec.name) },
           secrets,
           secretsRoot: join(dataDir, "secrets"),
           log,
@@ -206,7 +218,7 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
       ),
     )
     const registry = new Registry()
-    const nc = await connectNats(natsUrl, "cove-stack", log, credentials)
+    const nc = await connectNats(natsUrl, "cove-connector", log, credentialsOf("connector"))
     stops.push(() => nc.drain())
     const runtime = await startRuntime({
       host: "127.0.0.1",
@@ -250,7 +262,7 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
         spawn: {
           env: {
             ...o.edgeEnv,
-            ...natsEnv,
+            ...natsEnv("edge"),
             LOG_LEVEL: o.logLevel,
             NATS_URL: natsUrl,
             COVE_EDGE_PORT: String(port),

@@ -9,7 +9,8 @@
  * as a separate call with the microtasks drained after each, so without this each message cost
  * its own socket write (a quarter of the edge's CPU in the messaging bench).
  */
-import { createInbox, type MsgHdrs, type NatsConnection, headers as natsHeaders } from "nats"
+import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from "nats"
+import { inboxOf } from "./nats"
 
 export type PubAck = { readonly stream: string; readonly seq: number; readonly duplicate: boolean }
 
@@ -25,7 +26,7 @@ type Outgoing = {
 const decoder = new TextDecoder()
 
 export class PubAckPublisher {
-  private readonly prefix = createInbox()
+  private readonly prefix: string
   private readonly waiting = new Map<string, Waiting>()
   private next = 0
   private readonly sweeper: NodeJS.Timeout
@@ -35,6 +36,7 @@ export class PubAckPublisher {
     private readonly nc: NatsConnection,
     private readonly timeoutMs: number,
   ) {
+    this.prefix = inboxOf(nc)
     nc.subscribe(`${this.prefix}.*`, {
       callback: (err, msg) => {
         if (err !== null) return this.failAll(err)

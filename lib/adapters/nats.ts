@@ -1,6 +1,7 @@
 import {
   type ConnectionOptions,
   connect,
+  createInbox,
   credsAuthenticator,
   type NatsConnection,
   headers as natsHeaders,
@@ -43,6 +44,22 @@ export function natsAuthOptions(c: NatsCredentials): Partial<ConnectionOptions> 
   return {}
 }
 
+/**
+ * Where a process's replies arrive: its own prefix, not the shared `_INBOX`, so that NATS can
+ * let each process read only its own replies (PubAcks, JetStream API answers, pulled messages;
+ * infra/nats/permissions.ts). `cove-edge` → `_INBOX_cove_edge`.
+ */
+export function inboxPrefixOf(connectionName: string): string {
+  return `_INBOX_${connectionName.replace(/[^A-Za-z0-9]/g, "_")}`
+}
+
+/** A new reply subject of the connection, under its prefix. */
+export function inboxOf(nc: NatsConnection): string {
+  // nats.js keeps the options on the connection without typing them.
+  const prefix = (nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix
+  return createInbox(prefix)
+}
+
 export async function connectNats(
   url: string,
   name: string,
@@ -54,6 +71,7 @@ export async function connectNats(
     name,
     maxReconnectAttempts: -1,
     waitOnFirstConnect: false,
+    inboxPrefix: inboxPrefixOf(name),
     ...natsAuthOptions(credentials),
   })
   void (async () => {

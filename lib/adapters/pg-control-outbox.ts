@@ -38,8 +38,14 @@ export function pgControlOutbox(
   pool: pg.Pool,
   publish: ControlPublisher,
   log: Logger,
-  options: { minAgeMs?: number; lockWaitMs?: number } = {},
+  options: {
+    /** The kinds the relay publishes: a process's NATS user may publish only its own kinds. */
+    kinds?: readonly ControlEvent["kind"][]
+    minAgeMs?: number
+    lockWaitMs?: number
+  } = {},
 ): ControlOutboxRelay {
+  const kinds = options.kinds ?? ["membership", "revoked"]
   const minAgeMs = options.minAgeMs ?? 2_000
   const lockWaitMs = options.lockWaitMs ?? 10_000
   let timer: NodeJS.Timeout | undefined
@@ -101,8 +107,9 @@ export function pgControlOutbox(
     async relay() {
       const { rows } = await pool.query<{ order_key: string }>(
         `SELECT DISTINCT order_key FROM control_outbox
-          WHERE created_at < now() - make_interval(secs => $1::float8 / 1000) LIMIT 100`,
-        [minAgeMs],
+          WHERE created_at < now() - make_interval(secs => $1::float8 / 1000) AND kind = ANY($2::text[])
+          LIMIT 100`,
+        [minAgeMs, kinds],
       )
       let emptied = 0
       // A key someone else is flushing is theirs; it is looked at again next time.

@@ -12,6 +12,7 @@ import { createPool } from "../adapters/pg"
 import { type ControlOutboxRelay, pgControlOutbox } from "../adapters/pg-control-outbox"
 import { createS3Client } from "../adapters/s3"
 import type { Logger } from "../log"
+import type { ControlEvent } from "../ports"
 
 export type FunctionConnections = { readonly pool: pg.Pool; readonly nc: NatsConnection }
 
@@ -48,8 +49,12 @@ export async function openConnections(
 export const CONTROL_RELAY_INTERVAL_MS = 5_000
 
 /** The control outbox of a function that queues events for the edges, its relay running. */
-export function openControlOutbox(c: FunctionConnections, log: Logger): ControlOutboxRelay {
-  const outbox = pgControlOutbox(c.pool, natsControlPublisher(c.nc), log)
+export function openControlOutbox(
+  c: FunctionConnections,
+  log: Logger,
+  kinds: readonly ControlEvent["kind"][],
+): ControlOutboxRelay {
+  const outbox = pgControlOutbox(c.pool, natsControlPublisher(c.nc), log, { kinds })
   outbox.start(CONTROL_RELAY_INTERVAL_MS)
   return outbox
 }

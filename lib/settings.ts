@@ -9,9 +9,10 @@ import { DEFAULT_ACCESS_TTL_SECONDS, DEFAULT_AUDIENCE, DEFAULT_ISSUER } from "./
 /**
  * How a process proves who it is to NATS: a user and password, a token, or a .creds file (user
  * JWT and NKey seed, for servers with decentralised auth); at most one. None: the server must
- * accept anonymous clients, as the embedded one of `npm start` does on loopback.
+ * accept anonymous clients, as the embedded one of `npm start` does on loopback. And how it
+ * checks the server: TLS is required with a `tls://` URL or any NATS_TLS_* setting.
  */
-const natsCredentialFields = () => ({
+const natsClientFields = () => ({
   natsUser: setting(
     "NATS_USER",
     z.string().min(1).optional(),
@@ -25,6 +26,19 @@ const natsCredentialFields = () => ({
     false,
     "the contents of a NATS .creds file (user JWT and NKey seed)",
   ),
+  natsTlsCa: secret(
+    "nats-tls-ca",
+    "NATS_TLS_CA",
+    false,
+    "PEM certificate(s) of the authority that signed the NATS server's certificate, when the system's do not (TLS required)",
+  ),
+  natsTlsCert: secret(
+    "nats-tls-cert",
+    "NATS_TLS_CERT",
+    false,
+    "PEM client certificate, for a NATS server that verifies its clients (TLS required)",
+  ),
+  natsTlsKey: secret("nats-tls-key", "NATS_TLS_KEY", false, "PEM private key of NATS_TLS_CERT"),
 })
 
 /** Settings every function reads. Each function adds its own. */
@@ -34,7 +48,7 @@ export const functionFields = {
   pgSchema: setting("PG_SCHEMA", identifier("cove"), "PostgreSQL schema holding Cove's tables"),
   pgPoolMax: setting("PG_POOL_MAX", positiveInt(5, 100), "PostgreSQL connections per function instance"),
   natsUrl: setting("NATS_URL", url(["nats:", "tls:"]).default("nats://127.0.0.1:4222"), "NATS server URL(s)"),
-  ...natsCredentialFields(),
+  ...natsClientFields(),
 } as const
 
 const powerOfTwo = (fallback: number) =>
@@ -166,7 +180,7 @@ export const stackFields = {
     url(["nats:", "tls:"]).optional(),
     "use this NATS server instead of starting one",
   ),
-  ...natsCredentialFields(),
+  ...natsClientFields(),
   natsServerBin: setting("NATS_SERVER_BIN", z.string().default("nats-server"), "nats-server binary to start"),
   path: setting(
     "PATH",
@@ -230,7 +244,7 @@ export const migrateFields = {
 export const connectorFields = {
   logLevel: setting("LOG_LEVEL", logLevel, "log level"),
   natsUrl: setting("NATS_URL", url(["nats:", "tls:"]).default("nats://127.0.0.1:4222"), "NATS server URL(s)"),
-  ...natsCredentialFields(),
+  ...natsClientFields(),
   gatewayUrl: setting(
     "COVE_GATEWAY_URL",
     url(["http:", "https:"]).default("http://127.0.0.1:8080"),
@@ -267,7 +281,7 @@ export const gatewayFields = {
     "web origins that may open sockets (default: http://127.0.0.1:<COVE_GATEWAY_PORT> and http://localhost:<COVE_GATEWAY_PORT>); requests without Origin are allowed",
   ),
   natsUrl: setting("NATS_URL", url(["nats:", "tls:"]).default("nats://127.0.0.1:4222"), "NATS server URL(s)"),
-  ...natsCredentialFields(),
+  ...natsClientFields(),
   functionsUrl: setting(
     "COVE_FUNCTIONS_URL",
     url(["http:", "https:"]).default("http://127.0.0.1:8080"),

@@ -2,7 +2,9 @@
  * Prints the nats-server `authorization` block for a deployment of a stack file: one NATS user
  * per Cove process with only the rights it needs (infra/nats/permissions.ts). Each password is
  * read by nats-server from its environment (`$COVE_NATS_<PROCESS>_PASSWORD`); give each process
- * its own as NATS_USER and the secret nats-password (README, "NATS credentials").
+ * its own as NATS_USER and the secret nats-password (README, "NATS credentials"). nats-server
+ * parses a variable's value as configuration: quote it (`COVE_NATS_EDGE_PASSWORD='"…"'`), or a
+ * password such as 9e41… is read as a number.
  * `npm run nats:config [stack.yml] > cove-authorization.conf`, then `include` it in nats.conf.
  */
 import { resolve } from "node:path"

@@ -1,5 +1,5 @@
 import { mkdir } from "node:fs/promises"
-import { connect } from "nats"
+import { type ConnectionOptions, connect } from "nats"
 import type { Logger } from "../../lib/log"
 import { type ManagedChild, startChild, waitUntilReady } from "./child"
 
@@ -28,6 +28,11 @@ export async function startNats(options: {
    * a user of it that may ask JetStream for its account info, to see that the server is up.
    */
   config?: { file: string; readyAs: { user: string; password: string; inboxPrefix?: string } }
+  /**
+   * TLS only (PEM files): the server's certificate and key, the authority clients are checked
+   * against, and with `client` (a certificate that authority signed) clients must show one.
+   */
+  tls?: { cert: string; key: string; ca: string; client?: { cert: string; key: string } }
 }): Promise<LocalNats> {
   await mkdir(options.storeDir, { recursive: true })
   const child: ManagedChild = await startChild({
@@ -45,12 +50,38 @@ export async function startNats(options: {
       "--server_name",
       "cove-local",
       ...(options.auth === undefined ? [] : ["--user", options.auth.user, "--pass", options.auth.password]),
+      ...(options.tls === undefined
+        ? []
+        : [
+            "--tls",
+            "--tlscert",
+            options.tls.cert,
+            "--tlskey",
+            options.tls.key,
+            "--tlscacert",
+            options.tls.ca,
+            ...(options.tls.client === undefined ? [] : ["--tlsverify"]),
+          ]),
     ],
     log: options.log,
     installHint: NATS_INSTALL_HINT,
   })
-  const url = `nats://127.0.0.1:${options.port}`
-  await waitUntilReady(child, () => jetStreamAnswers(url, options.auth ?? options.config?.readyAs), 15_000)
+  const url = `${options.tls === undefined ? "nats" : "tls"}://127.0.0.1:${options.port}`
+  const tls = options.tls
+  const tlsOptions =
+    tls === undefined
+      ? {}
+      : {
+          tls: {
+            caFile: tls.ca,
+            ...(tls.client === undefined ? {} : { certFile: tls.client.cert, keyFile: tls.client.key }),
+          },
+        }
+  await waitUntilReady(
+    child,
+    () => jetStreamAnswers(url, { ...tlsOptions, ...readyAs(options.auth ?? options.config?.readyAs) }),
+    15_000,
+  )
   return {
     url,
     port: options.port,
@@ -59,18 +90,18 @@ export async function startNats(options: {
   }
 }
 
-async function jetStreamAnswers(
-  url: string,
-  auth?: { user: string; password: string; inboxPrefix?: string },
-): Promise<boolean> {
+function readyAs(
+  auth: { user: string; password: string; inboxPrefix?: string } | undefined,
+): ConnectionOptions {
+  return {
+    ...(auth === undefined ? {} : { user: auth.user, pass: auth.password }),
+    ...(auth?.inboxPrefix === undefined ? {} : { inboxPrefix: auth.inboxPrefix }),
+  }
+}
+
+async function jetStreamAnswers(url: string, options: ConnectionOptions): Promise<boolean> {
   try {
-    const nc = await connect({
-      servers: url,
-      reconnect: false,
-      timeout: 500,
-      ...(auth === undefined ? {} : { user: auth.user, pass: auth.password }),
-      ...(auth?.inboxPrefix === undefined ? {} : { inboxPrefix: auth.inboxPrefix }),
-    })
+    const nc = await connect({ ...options, servers: url, reconnect: false, timeout: 500 })
     try {
       await (await nc.jetstreamManager()).getAccountInfo()
       return true

@@ -9,7 +9,7 @@ import { access, mkdir, readFile, rm, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import type { NatsConnection } from "nats"
 import pg from "pg"
-import { connectNats, type NatsCredentials } from "../../lib/adapters/nats"
+import { connectNats, type NatsClientSettings } from "../../lib/adapters/nats"
 import { createS3Client, ensureBucket } from "../../lib/adapters/s3"
 import type { Logger } from "../../lib/log"
 import { Registry } from "../../lib/metrics"
@@ -40,7 +40,7 @@ export type StackOptions = {
    * loopback): the same for all, or per process ("edge", "connector" for this process's
    * connector and runtime, or a function's name), as a deployment with one NATS user each.
    */
-  readonly natsCredentials?: NatsCredentials | ((process: string) => NatsCredentials)
+  readonly natsCredentials?: NatsClientSettings | ((process: string) => NatsClientSettings)
   readonly natsServerBin: string
   readonly databaseUrl: string | undefined
   readonly pgSchema: string
@@ -171,7 +171,7 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
 
     // --- functions, runtime, connector, edge
     const given = o.natsCredentials
-    const credentialsOf = (process: string): NatsCredentials =>
+    const credentialsOf = (process: string): NatsClientSettings =>
       o.natsUrl === undefined || given === undefined
         ? {}
         : typeof given === "function"
@@ -186,6 +186,9 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
         ...(c.natsPassword === undefined ? {} : { NATS_PASSWORD: c.natsPassword }),
         ...(c.natsToken === undefined ? {} : { NATS_TOKEN: c.natsToken }),
         ...(c.natsCreds === undefined ? {} : { NATS_CREDS: c.natsCreds }),
+        ...(c.natsTlsCa === undefined ? {} : { NATS_TLS_CA: c.natsTlsCa }),
+        ...(c.natsTlsCert === undefined ? {} : { NATS_TLS_CERT: c.natsTlsCert }),
+        ...(c.natsTlsKey === undefined ? {} : { NATS_TLS_KEY: c.natsTlsKey }),
       }
     }
     const secrets = {

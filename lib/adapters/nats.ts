@@ -12,19 +12,28 @@ import type { DeliveryBus } from "../ports"
 import { HEADERS, PROTOCOL_VERSION, subjects } from "../protocol/subjects"
 import { eventBytes } from "./nats-event-bytes"
 
-/** A process's NATS credentials, as its settings give them (lib/settings.ts, natsCredentialFields). */
-export type NatsCredentials = {
+/** How a process connects to NATS, as its settings give it (lib/settings.ts, natsClientFields). */
+export type NatsClientSettings = {
   readonly natsUser?: string | undefined
   readonly natsPassword?: string | undefined
   readonly natsToken?: string | undefined
   readonly natsCreds?: string | undefined
+  readonly natsTlsCa?: string | undefined
+  readonly natsTlsCert?: string | undefined
+  readonly natsTlsKey?: string | undefined
 }
 
 const encoder = new TextEncoder()
 
-/** The connection options for `c`; a ConfigError names what does not fit together. */
-export function natsAuthOptions(c: NatsCredentials): Partial<ConnectionOptions> {
+/**
+ * The connection options for `c` and the server URL(s) `url`; a ConfigError names what does not
+ * fit together. TLS is required (nats.js refuses a server that does not offer it) with a `tls://`
+ * URL or any of the TLS settings, so that a deployment asking for it never falls back to plain.
+ */
+export function natsClientOptions(url: string, c: NatsClientSettings): Partial<ConnectionOptions> {
   const problems: string[] = []
+  if ((c.natsTlsCert === undefined) !== (c.natsTlsKey === undefined))
+    problems.push("NATS_TLS_CERT and NATS_TLS_KEY (secrets nats-tls-cert, nats-tls-key) go together")
   if (c.natsPassword !== undefined && c.natsUser === undefined)
     problems.push("NATS_PASSWORD (secret nats-password) is set without NATS_USER")
   if (c.natsUser !== undefined && c.natsPassword === undefined)
@@ -37,6 +46,22 @@ export function natsAuthOptions(c: NatsCredentials): Partial<ConnectionOptions> 
       "give one way to authenticate to NATS: NATS_USER and NATS_PASSWORD, NATS_TOKEN, or NATS_CREDS",
     )
   if (problems.length > 0) throw new ConfigError(problems)
+  const wantsTls =
+    url.split(",").some((u) => u.trim().startsWith("tls://")) ||
+    [c.natsTlsCa, c.natsTlsCert, c.natsTlsKey].some((v) => v !== undefined)
+  const tls = wantsTls
+    ? {
+        tls: {
+          ...(c.natsTlsCa === undefined ? {} : { ca: c.natsTlsCa }),
+          ...(c.natsTlsCert === undefined ? {} : { cert: c.natsTlsCert }),
+          ...(c.natsTlsKey === undefined ? {} : { key: c.natsTlsKey }),
+        },
+      }
+    : {}
+  return { ...tls, ...authOptions(c) }
+}
+
+function authOptions(c: NatsClientSettings): Partial<ConnectionOptions> {
   if (c.natsUser !== undefined && c.natsPassword !== undefined)
     return { user: c.natsUser, pass: c.natsPassword }
   if (c.natsToken !== undefined) return { token: c.natsToken }
@@ -64,7 +89,7 @@ export async function connectNats(
   url: string,
   name: string,
   log: Logger,
-  credentials: NatsCredentials = {},
+  settings: NatsClientSettings = {},
 ): Promise<NatsConnection> {
   const nc = await connect({
     servers: url.split(","),
@@ -72,7 +97,7 @@ export async function connectNats(
     maxReconnectAttempts: -1,
     waitOnFirstConnect: false,
     inboxPrefix: inboxPrefixOf(name),
-    ...natsAuthOptions(credentials),
+    ...natsClientOptions(url, settings),
   })
   void (async () => {
     for await (const s of nc.status()) log.info({ nats: s.type, data: String(s.data) }, "nats status")

@@ -6,7 +6,7 @@
 import type { S3Client } from "@aws-sdk/client-s3"
 import type { NatsConnection } from "nats"
 import type pg from "pg"
-import { connectNats, type NatsCredentials } from "../adapters/nats"
+import { connectNats, type NatsClientSettings } from "../adapters/nats"
 import { natsControlPublisher } from "../adapters/nats-control"
 import { createPool } from "../adapters/pg"
 import { type ControlOutboxRelay, pgControlOutbox } from "../adapters/pg-control-outbox"
@@ -32,7 +32,7 @@ export function openPool(name: string, config: PgConfig, log: Logger, pipeline =
 
 export async function openConnections(
   name: string,
-  config: PgConfig & NatsCredentials & { natsUrl: string },
+  config: PgConfig & NatsClientSettings & { natsUrl: string },
   log: Logger,
   options: { pipeline?: boolean } = {},
 ): Promise<FunctionConnections> {

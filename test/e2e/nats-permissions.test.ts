@@ -201,7 +201,10 @@ t.test("npm run nats:config writes a configuration nats-server accepts", async (
   const rights = natsRights(loadStack(`${repoRoot}/stack.yml`))
   await writeFile(`${dir}/cove-authorization.conf`, natsAuthorization(rights, passwordVariable))
   await writeFile(`${dir}/nats.conf`, 'include "cove-authorization.conf"\n')
-  const env = Object.fromEntries(Object.keys(rights).map((p) => [passwordVariable(p).slice(1), randomUUID()]))
+  // Quoted: nats-server parses a variable's value as configuration, and "9e4…" is a number to it.
+  const env = Object.fromEntries(
+    Object.keys(rights).map((p) => [passwordVariable(p).slice(1), JSON.stringify(randomUUID())]),
+  )
   const checked = spawnSync("nats-server", ["-t", "-c", `${dir}/nats.conf`], {
     env: { PATH: process.env.PATH, ...env },
     encoding: "utf8",

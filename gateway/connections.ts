@@ -84,8 +84,18 @@ export class Connections {
       policy: this.o.policy,
     })
     conn.state = opened.state
-    this.run(socket, opened.effects)
-    this.o.messaging.opened(socket).then(
+    // Hello once the socket receives its conversations: a client catches up on what it missed
+    // when hello comes (docs/protocol.md), so nothing published after its catch-up read can
+    // pass it by before the edge listens.
+    const hello = () => {
+      this.run(socket, opened.effects)
+      if (conn.state?.phase !== "awaiting_first_frame") return
+      conn.firstFrameTimer = setTimeout(
+        () => this.dispatch(socket, { kind: "first_frame_deadline" }),
+        this.o.limits.first_frame_timeout_ms,
+      )
+    }
+    this.o.messaging.opened(socket, hello).then(
       () => {
         // Closed while its conversations were loading: undo what was subscribed for it.
         if (conn.gone) this.o.messaging.closed(socket, !this.users.has(userId))
@@ -94,10 +104,6 @@ export class Connections {
         this.o.log.warn({ err, conn: conn.sessionId, user: userId }, "conversations could not be loaded")
         this.dispatch(socket, { kind: "terminate", reason: "UNAVAILABLE" })
       },
-    )
-    conn.firstFrameTimer = setTimeout(
-      () => this.dispatch(socket, { kind: "first_frame_deadline" }),
-      this.o.limits.first_frame_timeout_ms,
     )
     this.o.log.debug({ conn: conn.sessionId, user: userId }, "socket open")
   }

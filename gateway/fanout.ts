@@ -65,6 +65,21 @@ export class Fanout {
     for (const conv of [...socket.data.conversations]) this.leave(socket, conv, false)
   }
 
+  /**
+   * Resolves once the NATS server has every subscription made so far (one round trip), or after
+   * `timeoutMs` when NATS is away: nats.js sends them again when it reconnects.
+   */
+  async subscribed(timeoutMs = 2_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      this.nc.flush().catch(() => undefined),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs)
+      }),
+    ])
+    clearTimeout(timer)
+  }
+
   /** Conversations this edge currently receives from NATS. */
   get size(): number {
     return this.subscriptions.size

@@ -82,13 +82,19 @@ function toEvent(
 export class Messaging {
   constructor(private readonly o: MessagingOptions) {}
 
-  /** Subscribes a new socket to the deliveries of every conversation of its user. */
-  async opened(socket: Socket<Conn>): Promise<void> {
+  /**
+   * Subscribes a new socket to the deliveries of every conversation of its user, calls
+   * `subscribed` once NATS has the subscriptions, then announces the user's presence.
+   */
+  async opened(socket: Socket<Conn>, subscribed: () => void): Promise<void> {
     const userId = socket.data.identity.userId
     const conversations = await this.o.memberships.of(userId, socket.data.token)
     if (socket.data.gone) return
     for (const conv of conversations) this.o.fanout.join(socket, conv)
     this.o.metrics.conversations.set(this.o.fanout.size)
+    await this.o.fanout.subscribed()
+    if (socket.data.gone) return
+    subscribed()
     // Presence is best effort: a socket that works is not closed because the bucket is not.
     const announceIn = this.o.memberships.withAtMost(userId, conversations, this.o.presenceMaxMembers)
     await this.o.presence.arrived(userId, announceIn).catch((err: unknown) => {

@@ -147,6 +147,7 @@ t.test(
       { kind: "group", title: "ward 5", members: [u.id] },
       alice.token,
     )
+    const direct = await w.call("POST", "conversations", { kind: "direct", members: [u.id] }, alice.token)
     const aliceDevice = await w.connect(w.otherEdgeUrl, alice)
     const uDevice = await w.connect(w.edgeUrl, u)
     const before = randomUUID()
@@ -171,6 +172,8 @@ t.test(
       async () => ((await jsm.streams.info("COVE_CONTROL")).state.messages === 0 ? true : undefined),
       "the removal to expire",
     )
+    // And back to an hour, so that nothing later expires before the edge reads it.
+    await jsm.streams.update("COVE_CONTROL", config)
     await w.resume()
     await uDevice.waitFor("u's socket closed", (d) => d.closed !== undefined)
     t.same(uDevice.closed, { code: 1012, reason: "RESYNC_REQUIRED" }, "reconnect after a random delay")
@@ -183,7 +186,6 @@ t.test(
       d.of("message", group.id).some((m) => m.id === after),
     )
     const probe = randomUUID()
-    const direct = await w.call("POST", "conversations", { kind: "direct", members: [u.id] }, alice.token)
     aliceDevice.send({ type: "send", id: probe, conv: direct.id, body: text("still there?") })
     await again.waitFor("u's direct message, sent after the group's", (d) =>
       d.of("message", direct.id).some((m) => m.id === probe),

@@ -12,7 +12,7 @@ import { startNats } from "../../infra/local/nats-server"
 import { freePort } from "../../infra/local/ports"
 import { loadConfig } from "../../lib/config"
 import { gatewayFields } from "../../lib/settings"
-import { stackClients } from "../support/device"
+import { sendSeen, stackClients } from "../support/device"
 import { eventually, testLog } from "../support/servers"
 import { scratchDir, withStack } from "../support/stack"
 import { withTcpProxy } from "../support/tcp-proxy"
@@ -75,11 +75,7 @@ t.test(
     const uDevice = await w.connect(w.edgeUrl, u)
     const wDevice = await w.connect(w.edgeUrl, v)
     const wElsewhere = await w.connect(w.otherEdgeUrl, v)
-    const before = randomUUID()
-    wDevice.send({ type: "send", id: before, conv: group.id, body: text("before the cut") })
-    await uDevice.waitFor("u receives the group", (d) =>
-      d.of("message", group.id).some((m) => m.id === before),
-    )
+    const before = await sendSeen(wDevice, uDevice, group.id, "before the cut")
 
     await w.cut()
     const removed = await w.call(
@@ -150,11 +146,7 @@ t.test(
     const direct = await w.call("POST", "conversations", { kind: "direct", members: [u.id] }, alice.token)
     const aliceDevice = await w.connect(w.otherEdgeUrl, alice)
     const uDevice = await w.connect(w.edgeUrl, u)
-    const before = randomUUID()
-    aliceDevice.send({ type: "send", id: before, conv: group.id, body: text("before the cut") })
-    await uDevice.waitFor("u receives the group", (d) =>
-      d.of("message", group.id).some((m) => m.id === before),
-    )
+    await sendSeen(aliceDevice, uDevice, group.id, "before the cut")
 
     // An operator keeps control events for one second only: the removal expires before the edge is back.
     const nc = await connect({ servers: w.natsUrl })

@@ -8,7 +8,6 @@
 import { spawnSync } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import { readFile, writeFile } from "node:fs/promises"
-import { join } from "node:path"
 import sharp from "sharp"
 import t from "tap"
 import { startNats } from "../../infra/local/nats-server"
@@ -18,9 +17,9 @@ import { loadStack } from "../../infra/stack"
 import { inboxPrefixOf } from "../../lib/adapters/nats"
 import { passwordVariable } from "../../scripts/nats-config"
 import { repoRoot } from "../support/bundles"
-import { type Device, stackClients } from "../support/device"
+import { type Device, sendSeen, stackClients } from "../support/device"
 import { sendBytes, sha256 } from "../support/files"
-import { startProgram } from "../support/processes"
+import { startEdgeProcess } from "../support/processes"
 import { eventually, testLog } from "../support/servers"
 import { scratchDir, withStack } from "../support/stack"
 
@@ -76,9 +75,7 @@ t.test("every process works with only the NATS rights it is given", async (t) =>
   const catDevice = await w.connect(stack.edgeUrl, cat)
 
   // Send, ack, delivery (COVE_IN → connector → persist → deliveries; COVE_STORED → index).
-  const hello = randomUUID()
-  annDevice.send({ type: "send", id: hello, conv: group.id, body: text("needle in the ward") })
-  await benDevice.waitFor("the message", (d) => d.of("message", group.id).some((m) => m.id === hello))
+  const hello = await sendSeen(annDevice, benDevice, group.id, "needle in the ward")
   t.ok(
     annDevice.of("ack").some((a) => a.id === hello),
     "acked",
@@ -158,31 +155,16 @@ t.test("every process works with only the NATS rights it is given", async (t) =>
   // listing and purging them, and announces them offline.
   const dan = await w.user("dan")
   await call("POST", "conversations", { kind: "direct", members: [dan.id] }, ann.token)
-  const lost = startProgram(
-    process.execPath,
-    ["--enable-source-maps", join(repoRoot, "build", "gateway.mjs")],
-    {
-      PATH: process.env.PATH ?? "/usr/bin:/bin",
-      LOG_LEVEL: "info",
-      NATS_URL: nats.url,
-      NATS_USER: "edge",
-      NATS_PASSWORD: passwords.get("edge") ?? "",
-      COVE_EDGE_PORT: "0",
-      COVE_FUNCTIONS_URL: stack.gatewayUrl,
-      COVE_JWKS_URL: `${stack.gatewayUrl}/function/auth/jwks`,
-      ...PRESENCE,
-    },
-  )
-  t.teardown(() => {
-    lost.child.kill("SIGKILL")
+  const lost = await startEdgeProcess(t, stack, {
+    NATS_USER: "edge",
+    NATS_PASSWORD: passwords.get("edge") ?? "",
+    ...PRESENCE,
   })
-  const [, port] = await lost.waitFor(/"port":(\d+)[^\n]*"edge listening"/, 30_000)
-  await w.connect(`ws://127.0.0.1:${port}/v1/ws`, dan)
+  await w.connect(lost.url, dan)
   const danIs = (online: boolean) => (d: Device) =>
     d.of("presence").some((p) => p.user === dan.id && p.online === online)
   await annDevice.waitFor("dan online", danIs(true))
-  lost.child.kill("SIGKILL")
-  await lost.exited
+  await lost.kill()
   await annDevice.waitFor("dan offline, swept", danIs(false))
 
   // An edge restarted after a revocation replays it (a consumer of its own, deleted after), and

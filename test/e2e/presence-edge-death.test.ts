@@ -4,11 +4,9 @@
  * of their conversations. The killed edge is the built bundle in its own process; the other is
  * the local stack's. Run after `npm run build` (npm test does).
  */
-import { join } from "node:path"
 import t, { type Test } from "tap"
-import { repoRoot } from "../support/bundles"
 import { type Device, stackClients } from "../support/device"
-import { startProgram } from "../support/processes"
+import { startEdgeProcess } from "../support/processes"
 import { withStack } from "../support/stack"
 
 // Short, so that the dead edge's keys expire in 3 × 200 ms. Every edge on this NATS uses them.
@@ -34,33 +32,7 @@ const user = () => clients.user(`user${++userCounter}`)
 const connect = clients.connect
 
 /** A second edge in its own process, from the built bundle, on the stack's NATS and functions. */
-async function edgeProcess(t: Test) {
-  const edge = startProgram(
-    process.execPath,
-    ["--enable-source-maps", join(repoRoot, "build", "gateway.mjs")],
-    {
-      PATH: process.env.PATH ?? "/usr/bin:/bin",
-      LOG_LEVEL: "info",
-      NATS_URL: stack.natsUrl,
-      COVE_EDGE_PORT: "0",
-      COVE_FUNCTIONS_URL: stack.gatewayUrl,
-      COVE_JWKS_URL: `${stack.gatewayUrl}/function/auth/jwks`,
-      ...PRESENCE,
-    },
-  )
-  t.teardown(() => {
-    edge.child.kill("SIGKILL")
-  })
-  const [, port] = await edge.waitFor(/"port":(\d+)[^\n]*"edge listening"/, 30_000)
-  return {
-    url: `ws://127.0.0.1:${port}/v1/ws`,
-    /** As a lost machine does: no drain, no deletes, nothing more on the wire. */
-    kill: async () => {
-      edge.child.kill("SIGKILL")
-      await edge.exited
-    },
-  }
-}
+const edgeProcess = (t: Test) => startEdgeProcess(t, stack, PRESENCE)
 
 async function direct(a: { token: string }, b: { id: string }): Promise<void> {
   await clients.call("POST", "conversations", { kind: "direct", members: [b.id] }, a.token)

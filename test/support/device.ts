@@ -78,3 +78,11 @@ export async function stackClients(t: Test, gatewayUrl: string) {
 }
 
 const PASSWORD = "correct horse battery"
+
+/** Sends `text` from one device into `conv`, waits until another has it, and answers its id. */
+export async function sendSeen(from: Device, to: Device, conv: string, text: string): Promise<string> {
+  const id = crypto.randomUUID()
+  from.send({ type: "send", id, conv, body: { kind: "text", text } })
+  await to.waitFor(`"${text}" delivered`, (d) => d.of("message", conv).some((m) => m.id === id))
+  return id
+}

@@ -1,7 +1,9 @@
 /** Helpers for tests that run Cove's programs as separate processes. */
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
+import { join } from "node:path"
 import { promisify } from "node:util"
+import { repoRoot } from "./bundles"
 
 const run = promisify(execFile)
 
@@ -120,5 +122,41 @@ export function isAlive(pid: number): boolean {
   } catch {
     // ESRCH: no such process.
     return false
+  }
+}
+
+/**
+ * An edge from the built bundle in its own process, on a stack's NATS and functions, with
+ * `env` added (credentials, presence timings). `kill` ends it as a lost machine would: no drain,
+ * no deletes, nothing more on the wire. Killed in `t`'s teardown in any case.
+ */
+export async function startEdgeProcess(
+  t: { teardown(fn: () => void): void },
+  stack: { natsUrl: string; gatewayUrl: string },
+  env: Record<string, string> = {},
+): Promise<{ url: string; kill(): Promise<void> }> {
+  const edge = startProgram(
+    process.execPath,
+    ["--enable-source-maps", join(repoRoot, "build", "gateway.mjs")],
+    {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      LOG_LEVEL: "info",
+      NATS_URL: stack.natsUrl,
+      COVE_EDGE_PORT: "0",
+      COVE_FUNCTIONS_URL: stack.gatewayUrl,
+      COVE_JWKS_URL: `${stack.gatewayUrl}/function/auth/jwks`,
+      ...env,
+    },
+  )
+  t.teardown(() => {
+    edge.child.kill("SIGKILL")
+  })
+  const [, port] = await edge.waitFor(/"port":(\d+)[^\n]*"edge listening"/, 30_000)
+  return {
+    url: `ws://127.0.0.1:${port}/v1/ws`,
+    kill: async () => {
+      edge.child.kill("SIGKILL")
+      await edge.exited
+    },
   }
 }

@@ -78,6 +78,8 @@ export function pgControlOutbox(
       }
     } catch (err) {
       log.warn({ err, key }, "control events not published yet; the relay will retry")
+      // The failure may be the connection's own: it is not handed out again.
+      broken = err as Error
       return "failed"
     } finally {
       client.release(broken)
@@ -105,10 +107,11 @@ export function pgControlOutbox(
       return outcome === "done"
     },
     async relay() {
+      // The keys waiting longest first.
       const { rows } = await pool.query<{ order_key: string }>(
-        `SELECT DISTINCT order_key FROM control_outbox
+        `SELECT order_key FROM control_outbox
           WHERE created_at < now() - make_interval(secs => $1::float8 / 1000) AND kind = ANY($2::text[])
-          LIMIT 100`,
+          GROUP BY order_key ORDER BY min(id) LIMIT 100`,
         [minAgeMs, kinds],
       )
       let emptied = 0

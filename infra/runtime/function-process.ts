@@ -25,7 +25,10 @@ export async function startFunctionProcess(options: {
   secrets: Readonly<Record<string, string>>
   secretsRoot: string
   log: Logger
+  /** Where to look for a port to listen on (tests give one that is taken). */
+  pickPort?: () => Promise<number>
 }): Promise<FunctionProcess> {
+  const pickPort = options.pickPort ?? (() => freePort())
   const { spec } = options
   const secretsDir = join(options.secretsRoot, spec.name)
   await mkdir(secretsDir, { recursive: true, mode: 0o700 })
@@ -42,7 +45,21 @@ export async function startFunctionProcess(options: {
   const log = options.log.child({ fn: spec.name })
 
   const launch = async (): Promise<void> => {
-    const p = await freePort()
+    // A port found free can be taken by another process before the child binds it (two stacks
+    // starting side by side): the child then exits during start-up, and it starts again on
+    // another. Only the child's own answer counts as ready, never another process's on that port.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await launchOn(await pickPort())
+        return
+      } catch (err) {
+        if (attempt >= 3 || stopping) throw err
+        log.warn({ err, attempt }, "function process did not start; trying another port")
+      }
+    }
+  }
+
+  const launchOn = async (p: number): Promise<void> => {
     const child = await startChild({
       name: `function ${spec.name}`,
       command: process.execPath,
@@ -64,7 +81,7 @@ export async function startFunctionProcess(options: {
       log,
       installHint: "",
     })
-    await waitUntilReady(child, () => answersHealth(p), 15_000)
+    await waitUntilReady(child, () => answersHealth(p, child.process.pid), 15_000)
     current = child
     port = p
     void child.exited.then(({ code, signal }) => {
@@ -89,10 +106,12 @@ export async function startFunctionProcess(options: {
   }
 }
 
-async function answersHealth(port: number): Promise<boolean> {
+async function answersHealth(port: number, pid: number | undefined): Promise<boolean> {
   try {
     const res = await fetch(`http://127.0.0.1:${port}/_/health`, { signal: AbortSignal.timeout(1000) })
-    return res.ok
+    if (!res.ok) return false
+    const body = (await res.json()) as { pid?: unknown }
+    return body.pid === pid
   } catch {
     // Not listening yet: the caller polls again.
     return false

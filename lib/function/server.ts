@@ -29,7 +29,8 @@ export async function serveHandler(
       if (inFlight === 0) idle?.()
     })
     if (req.url === "/_/health") {
-      sendJson(res, 200, { status: "ok" })
+      // The pid lets a supervisor tell its own process from another that holds the same port.
+      sendJson(res, 200, { status: "ok", pid: process.pid })
       return
     }
     readBody(req, options.maxBodyBytes)

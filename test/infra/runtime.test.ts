@@ -1,5 +1,8 @@
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { join } from "node:path"
 import t from "tap"
+import { freePort } from "../../infra/local/ports"
 import { startFunctionProcess } from "../../infra/runtime/function-process"
 import { startRuntime } from "../../infra/runtime/runtime"
 import { parseStack } from "../../infra/stack"
@@ -142,4 +145,41 @@ t.test("the runtime serves a bundle at /function/<name> like the OpenFaaS gatewa
     t.match(metrics, /cove_function_invocations_total\{code="504",function="echo"\} 1/)
     t.match(metrics, /cove_function_duration_seconds_count\{function="echo"\} \d+/)
   })
+})
+
+t.test("a port another process took is not mistaken for the function's: it starts on another", async (t) => {
+  const { dir, serverScript } = await buildTestBundles(t, { echo: "test/fixtures/echo-function/main.ts" })
+  const stack = parseStack(join(dir, "stack.yml"), {
+    version: "1.0",
+    provider: { name: "openfaas" },
+    functions: { echo: { lang: "node20", handler: "./functions/echo", image: "test/echo" } },
+  })
+  const spec = stack.functions[0]
+  if (spec === undefined) throw new Error("no function")
+  // Another stack's function server on the port this one is handed first: it answers health too.
+  const squatter = createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "application/json" }).end('{"status":"ok","pid":1}')
+  })
+  await new Promise<void>((resolve) => squatter.listen(0, "127.0.0.1", resolve))
+  t.teardown(() => new Promise<void>((resolve) => squatter.close(() => resolve())))
+  const taken = (squatter.address() as AddressInfo).port
+  const handed: number[] = []
+  const fn = await startFunctionProcess({
+    spec,
+    serverScript,
+    env: { LOG_LEVEL: "silent" },
+    secrets: {},
+    secretsRoot: join(dir, "secrets"),
+    log: testLog,
+    pickPort: async () => {
+      const port = handed.length === 0 ? taken : await freePort()
+      handed.push(port)
+      return port
+    },
+  })
+  t.teardown(() => fn.stop())
+  t.equal(handed.length, 2, "a second port after the first was taken")
+  t.not(fn.port(), taken)
+  const res = await fetch(`http://127.0.0.1:${fn.port()}/echo`)
+  t.equal(res.status, 200, "the function answers on its own port")
 })

@@ -5,11 +5,24 @@ import t from "tap"
 import { freePort } from "../../infra/local/ports"
 import { startFunctionProcess } from "../../infra/runtime/function-process"
 import { startRuntime } from "../../infra/runtime/runtime"
-import { parseStack } from "../../infra/stack"
+import { type FunctionSpec, parseStack } from "../../infra/stack"
 import { Registry } from "../../lib/metrics"
 import { buildTestBundles } from "../support/bundles"
 import { errorOf, jsonOf } from "../support/http"
 import { testLog } from "../support/servers"
+
+/** The echo fixture's process, quiet, with no secrets. */
+function startEcho(spec: FunctionSpec, serverScript: string, dir: string, pickPort?: () => Promise<number>) {
+  return startFunctionProcess({
+    spec,
+    serverScript,
+    env: { LOG_LEVEL: "silent" },
+    secrets: {},
+    secretsRoot: join(dir, "secrets"),
+    log: testLog,
+    ...(pickPort === undefined ? {} : { pickPort }),
+  })
+}
 
 t.test("the runtime serves a bundle at /function/<name> like the OpenFaaS gateway", async (t) => {
   const { dir, serverScript } = await buildTestBundles(t, { echo: "test/fixtures/echo-function/main.ts" })
@@ -27,14 +40,7 @@ t.test("the runtime serves a bundle at /function/<name> like the OpenFaaS gatewa
   })
   const spec = stack.functions[0]
   if (spec === undefined) throw new Error("no function")
-  const fn = await startFunctionProcess({
-    spec,
-    serverScript,
-    env: { LOG_LEVEL: "silent" },
-    secrets: {},
-    secretsRoot: join(dir, "secrets"),
-    log: testLog,
-  })
+  const fn = await startEcho(spec, serverScript, dir)
   t.teardown(() => fn.stop())
   const registry = new Registry()
   const runtime = await startRuntime({ host: "127.0.0.1", port: 0, functions: [fn], registry, log: testLog })
@@ -164,18 +170,10 @@ t.test("a port another process took is not mistaken for the function's: it start
   t.teardown(() => new Promise<void>((resolve) => squatter.close(() => resolve())))
   const taken = (squatter.address() as AddressInfo).port
   const handed: number[] = []
-  const fn = await startFunctionProcess({
-    spec,
-    serverScript,
-    env: { LOG_LEVEL: "silent" },
-    secrets: {},
-    secretsRoot: join(dir, "secrets"),
-    log: testLog,
-    pickPort: async () => {
-      const port = handed.length === 0 ? taken : await freePort()
-      handed.push(port)
-      return port
-    },
+  const fn = await startEcho(spec, serverScript, dir, async () => {
+    const port = handed.length === 0 ? taken : await freePort()
+    handed.push(port)
+    return port
   })
   t.teardown(() => fn.stop())
   t.equal(handed.length, 2, "a second port after the first was taken")

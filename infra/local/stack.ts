@@ -178,7 +178,8 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
           ? given(process)
           : given
     // In the environment, every process's fallback for its secrets: a deployment mounts them as
-    // the secret files nats-password, nats-token or nats-creds (README, "NATS credentials").
+    // the secret files nats-password, nats-token or nats-creds and nats-tls-* (README, "NATS
+    // credentials").
     const natsEnv = (process: string): Record<string, string> => {
       const c = credentialsOf(process)
       return {

@@ -5,6 +5,7 @@
  */
 import type { NatsConnection, Subscription } from "nats"
 import type { Logger } from "../lib/log"
+import { splitFrames } from "../lib/protocol/delivery"
 import { subjects } from "../lib/protocol/subjects"
 import type { Socket } from "./socket"
 
@@ -40,9 +41,11 @@ export class Fanout {
           this.log.error({ err, conv }, "delivery subscription failed")
           return
         }
-        // The payload is the frame, already JSON: handed to uWS without decoding.
-        this.publish(topic, msg.data)
-        this.onDelivery()
+        // The payload is one or more frames, already JSON: handed to uWS without decoding.
+        for (const frame of splitFrames(msg.data)) {
+          this.publish(topic, frame)
+          this.onDelivery()
+        }
       },
     })
     this.subscriptions.set(conv, { sub, sockets: 1 })

@@ -1,5 +1,5 @@
 import { z } from "zod"
-import { parseEvents } from "../../lib/function/event-batch"
+import { parseEventLists } from "../../lib/function/event-batch"
 import type { BatchResult, EventBatch } from "../../lib/protocol/events"
 import { safeId, uuid } from "../../lib/protocol/ids"
 
@@ -29,8 +29,11 @@ export type ParsedBatch = {
   readonly rejected: BatchResult["rejected"]
 }
 
-/** Splits a batch into events to index and invalid ones (dead-lettered by the connector). */
+/**
+ * The events to index from a batch of COVE_STORED messages (each an array of events), and the
+ * messages holding invalid ones (dead-lettered by the connector; their valid events are indexed).
+ */
 export function parseBatch(batch: EventBatch): ParsedBatch {
-  const { valid, rejected } = parseEvents(batch, storedEvent)
+  const { valid, rejected } = parseEventLists(batch, storedEvent)
   return { events: valid.map((v) => v.event), rejected }
 }

@@ -9,8 +9,10 @@ import {
 import { ConfigError } from "../config"
 import type { Logger } from "../log"
 import type { DeliveryBus } from "../ports"
+import { FRAME_SEPARATOR } from "../protocol/delivery"
 import { HEADERS, PROTOCOL_VERSION, subjects } from "../protocol/subjects"
 import { eventBytes } from "./nats-event-bytes"
+import { groupBySubject, joinParts, payloadBudget } from "./nats-payload-groups"
 
 /** How a process connects to NATS, as its settings give it (lib/settings.ts, natsClientFields). */
 export type NatsClientSettings = {
@@ -105,12 +107,18 @@ export async function connectNats(
   return nc
 }
 
+/**
+ * Each conversation's events of a batch go out as one NATS message (lib/protocol/delivery.ts),
+ * which the edges split into frames: the server and every edge handle one message per
+ * conversation and batch instead of one per event.
+ */
 export function natsDeliveryBus(nc: NatsConnection): DeliveryBus {
   return {
     async deliver(events) {
       const h = natsHeaders()
       h.set(HEADERS.version, String(PROTOCOL_VERSION))
-      for (const e of events) nc.publish(subjects.delivery(e.conv), eventBytes(e), { headers: h })
+      const groups = groupBySubject(events, (e) => subjects.delivery(e.conv), eventBytes, payloadBudget(nc))
+      for (const g of groups) nc.publish(g.subject, joinParts(g.parts, FRAME_SEPARATOR), { headers: h })
       await nc.flush()
     },
   }

@@ -17,19 +17,56 @@ export function parseEvents<S extends z.ZodType>(batch: EventBatch, schema: S): 
   const valid: { seq: number; event: z.output<S> }[] = []
   const rejected: { seq: number; code: string; message: string }[] = []
   for (const item of batch.messages) {
-    const version = item.headers[HEADERS.version]
-    if (version !== undefined && version !== String(PROTOCOL_VERSION)) {
-      rejected.push({ seq: item.seq, code: "UNSUPPORTED_VERSION", message: `protocol version ${version}` })
+    const refusedVersion = versionRefusal(item)
+    if (refusedVersion !== undefined) {
+      rejected.push(refusedVersion)
       continue
     }
     const parsed = schema.safeParse(item.data)
     if (parsed.success) valid.push({ seq: item.seq, event: parsed.data })
-    else {
-      const message = parsed.error.issues
-        .map((i) => `${i.path.join(".") || "(data)"}: ${i.message}`)
-        .join("; ")
-      rejected.push({ seq: item.seq, code: "INVALID_INPUT", message })
-    }
+    else rejected.push({ seq: item.seq, code: "INVALID_INPUT", message: issuesOf(parsed.error) })
   }
   return { valid, rejected }
+}
+
+/**
+ * Like `parseEvents`, for streams whose messages each carry a JSON array of events (COVE_STORED);
+ * a single event object is read as an array of one. The valid events of a message are kept even
+ * when others in it are refused; the message is then rejected too, so that the connector
+ * dead-letters it and the refused events can be looked at.
+ */
+export function parseEventLists<S extends z.ZodType>(
+  batch: EventBatch,
+  schema: S,
+): ParsedEvents<z.output<S>> {
+  const valid: { seq: number; event: z.output<S> }[] = []
+  const rejected: { seq: number; code: string; message: string }[] = []
+  for (const item of batch.messages) {
+    const refusedVersion = versionRefusal(item)
+    if (refusedVersion !== undefined) {
+      rejected.push(refusedVersion)
+      continue
+    }
+    const list: unknown[] = Array.isArray(item.data) ? item.data : [item.data]
+    const problems: string[] = []
+    for (const [i, data] of list.entries()) {
+      const parsed = schema.safeParse(data)
+      if (parsed.success) valid.push({ seq: item.seq, event: parsed.data })
+      else problems.push(`[${i}] ${issuesOf(parsed.error)}`)
+    }
+    if (problems.length > 0)
+      rejected.push({ seq: item.seq, code: "INVALID_INPUT", message: problems.join("; ") })
+  }
+  return { valid, rejected }
+}
+
+function versionRefusal(item: EventBatch["messages"][number]): BatchResult["rejected"][number] | undefined {
+  const version = item.headers[HEADERS.version]
+  return version !== undefined && version !== String(PROTOCOL_VERSION)
+    ? { seq: item.seq, code: "UNSUPPORTED_VERSION", message: `protocol version ${version}` }
+    : undefined
+}
+
+function issuesOf(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join(".") || "(data)"}: ${i.message}`).join("; ")
 }

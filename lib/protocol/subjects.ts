@@ -47,6 +47,8 @@ export const INBOUND_STREAM = "COVE_IN"
 /**
  * What the sequencer stored, for event functions that follow the conversation (search
  * indexing): declared by their `topic` annotation in stack.yml; absent when none is deployed.
+ * Each message's data is a JSON array of stored events, those of one sequencer batch and one
+ * partition, in seq order per conversation.
  */
 export const STORED_TOPIC = "cove.stored"
 export const STORED_STREAM = "COVE_STORED"
@@ -54,11 +56,6 @@ export const STORED_STREAM = "COVE_STORED"
 /** Files that became ready, for event functions such as thumbnails (stack.yml `topic`). */
 export const FILES_TOPIC = "cove.files"
 export const FILES_STREAM = "COVE_FILES"
-
-/** Dedup id of a stored event: a redelivered batch re-publishes the same events. */
-export function storedDedupId(conversationId: string, seq: number): string {
-  return `${conversationId}:${seq}`
-}
 
 /**
  * JetStream's dedup id for an inbound event: per sender, so nobody can claim another user's

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto"
-import { connect, type Msg } from "nats"
+import { connect } from "nats"
 import type pg from "pg"
 import t, { type Test } from "tap"
 import { handle } from "../../functions/persist/handler"
@@ -9,8 +9,9 @@ import { natsStoredEventLog } from "../../lib/adapters/nats-stored"
 import { pgConversationStore } from "../../lib/adapters/pg-conversations"
 import { pgHistoryStore } from "../../lib/adapters/pg-messages"
 import { pgSequencerStore } from "../../lib/adapters/pg-sequencer"
+import { splitFrames } from "../../lib/protocol/delivery"
 import type { EventBatch, InboundEvent, NewMessage } from "../../lib/protocol/events"
-import { STORED_STREAM, subjects } from "../../lib/protocol/subjects"
+import { HEADERS, PROTOCOL_VERSION, STORED_STREAM, subjects } from "../../lib/protocol/subjects"
 import { eventually, pipelinedPool, withNats, withPostgres, withSchema } from "../support/servers"
 
 const ALICE = "00000000-0000-4000-8000-00000000a11c"
@@ -55,8 +56,18 @@ async function fixture(t: Test) {
   await setUp(pool)
   const nc = await connect({ servers: nats.url })
   t.teardown(() => nc.close())
-  const delivered: Msg[] = []
-  const sub = nc.subscribe("cove.deliver.>", { callback: (_err, msg) => delivered.push(msg) })
+  // Each frame delivered, with its subject: a conversation's events of a batch share one message.
+  const delivered: { subject: string; json: <T>() => T }[] = []
+  const messagesBySubject = new Map<string, number>()
+  const sub = nc.subscribe("cove.deliver.>", {
+    callback: (_err, msg) => {
+      messagesBySubject.set(msg.subject, (messagesBySubject.get(msg.subject) ?? 0) + 1)
+      for (const frame of splitFrames(msg.data)) {
+        const text = new TextDecoder().decode(frame)
+        delivered.push({ subject: msg.subject, json: <T>() => JSON.parse(text) as T })
+      }
+    },
+  })
   t.teardown(() => sub.unsubscribe())
   await nc.flush()
   const ports = {
@@ -69,15 +80,30 @@ async function fixture(t: Test) {
   }
   const history = async (conv: string) =>
     (await pgHistoryStore(pool).history(conv, { direction: "forward", after: 0, limit: 100 }, ALICE)).items
-  return { pool, nc, delivered, ports, history }
+  return { pool, nc, delivered, messagesBySubject, ports, history }
 }
 
 t.test("the sequencer stores once, with contiguous seqs per conversation, then delivers", async (t) => {
-  const { pool, delivered, ports } = await fixture(t)
+  const { pool, delivered, messagesBySubject, ports } = await fixture(t)
   const a1 = message("conv-a", "一")
   const a2 = message("conv-a", "二 👋")
   const b1 = message("conv-b", "one")
   t.same(await handle(batchOf([a1, b1, a2]), ports), { processed: 3, rejected: [] })
+  await eventually(async () => (delivered.length >= 3 ? true : undefined), "first deliveries")
+  t.same(
+    Object.fromEntries(messagesBySubject),
+    { [subjects.delivery("conv-a")]: 1, [subjects.delivery("conv-b")]: 1 },
+    "one NATS message per conversation and batch",
+  )
+  t.same(
+    delivered.map((d) => d.json<{ conv: string; seq: number }>()).map((d) => [d.conv, d.seq]),
+    [
+      ["conv-a", 1],
+      ["conv-a", 2],
+      ["conv-b", 1],
+    ],
+    "a conversation's frames in seq order",
+  )
 
   // A redelivery of the same batch plus one new message: nothing is stored twice.
   const a3 = message("conv-a", "三")
@@ -362,11 +388,30 @@ t.test(
     const withFollower = { ...ports, stored: natsStoredEventLog(nc) }
     const m1 = message("conv-a", "one")
     const m2 = message("conv-b", "two")
-    await handle(batchOf([m1, m2]), withFollower)
-    await handle(batchOf([m1, m2]), withFollower)
+    const m3 = message("conv-a", "three")
+    await handle(batchOf([m1, m2, m3]), withFollower)
+    await handle(batchOf([m1, m2, m3]), withFollower)
     const info = await jsm.streams.info(STORED_STREAM)
-    t.equal(info.state.messages, 2, "a redelivered batch is not published twice")
-    const first = await jsm.streams.getMessage(STORED_STREAM, { seq: 1 })
-    t.match(first.json(), { type: "message", conv: "conv-a", seq: 2, id: m1.id })
+    const partitionsUsed = new Set([subjects.stored("conv-a", 2), subjects.stored("conv-b", 2)]).size
+    t.equal(
+      info.state.messages,
+      partitionsUsed,
+      "one message per partition; the redelivered batch is dropped",
+    )
+    const published: { type: string; conv: string; seq: number; id: string }[] = []
+    for (let seq = 1; seq <= info.state.messages; seq++) {
+      const stored = await jsm.streams.getMessage(STORED_STREAM, { seq })
+      t.equal(stored.header.get(HEADERS.version), String(PROTOCOL_VERSION))
+      published.push(...stored.json<typeof published>())
+    }
+    t.same(
+      published.map((e) => [e.conv, e.seq, e.id, e.type]).sort(),
+      [
+        ["conv-a", 2, m1.id, "message"],
+        ["conv-a", 3, m3.id, "message"],
+        ["conv-b", 1, m2.id, "message"],
+      ],
+      "each stored event once, in arrays of events",
+    )
   },
 )

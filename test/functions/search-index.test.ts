@@ -167,6 +167,30 @@ t.test("the handler is idempotent, keeps the newest version and folds a batch", 
     ],
     "invalid events are dead-lettered, not indexed",
   )
+
+  // As the sequencer publishes: each message an array of events. A bad event in an array
+  // dead-letters that message; the good ones beside it are still indexed.
+  const d = randomUUID()
+  const arrays = await handle(
+    batchOf([
+      [message(7, d, "four"), edit(8, d, "four, edited")],
+      [{ type: "message", conv: "c1", seq: 9 }, message(10, randomUUID(), "five")],
+    ]),
+    f.indexPorts,
+  )
+  t.equal(arrays.processed, 3)
+  t.same(
+    arrays.rejected.map((r) => [r.seq, r.code]),
+    [[2, "INVALID_INPUT"]],
+  )
+  t.match(arrays.rejected[0]?.message, /^\[0\] /, "the refused event's place in its array")
+  t.same(
+    (await rows()).slice(-2).map((r) => [r[1], r[2]]),
+    [
+      [8, "four, edited"],
+      [10, "five"],
+    ],
+  )
 })
 
 t.test("file messages: caption and file name are searchable", async (t) => {

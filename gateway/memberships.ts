@@ -12,7 +12,10 @@ export type LoadMemberships = (
 
 type Entry = {
   readonly conversations: Set<string>
-  /** Member counts as loaded (not kept current: only presence uses them, as a size class). */
+  /**
+   * Member counts as loaded, or as a membership event that added the user said (not kept
+   * current otherwise: only presence uses them, as a size class).
+   */
   readonly sizes: Map<string, number>
   readonly ready: Promise<void>
 }
@@ -51,12 +54,14 @@ export class Memberships {
    * loading are applied after it (add and remove are idempotent, so the order with the load does
    * not matter). Users not connected here are ignored.
    */
-  async changed(userId: string, conv: string, joined: boolean): Promise<boolean> {
+  async changed(userId: string, conv: string, joined: boolean, members?: number): Promise<boolean> {
     const entry = this.users.get(userId)
     if (entry === undefined) return false
     await entry.ready
     if (joined) entry.conversations.add(conv)
     else entry.conversations.delete(conv)
+    if (joined && members !== undefined) entry.sizes.set(conv, members)
+    else if (!joined) entry.sizes.delete(conv)
     return true
   }
 

@@ -139,7 +139,7 @@ export class Messaging {
     joined: boolean,
     sockets: readonly Socket<Conn>[],
   ): Promise<void> {
-    if (!(await this.o.memberships.changed(userId, event.conv, joined))) return
+    if (!(await this.o.memberships.changed(userId, event.conv, joined, event.members))) return
     const frame = JSON.stringify(event)
     for (const socket of sockets) {
       if (joined) {
@@ -151,6 +151,13 @@ export class Messaging {
       }
     }
     this.o.metrics.conversations.set(this.o.fanout.size)
+    // A user online here who joins: the conversation's members hear it as they would have had
+    // the user connected after joining. Best effort, like every presence change.
+    const small = this.o.memberships.withAtMost(userId, new Set([event.conv]), this.o.presenceMaxMembers)
+    if (joined && sockets.length > 0 && small.size > 0)
+      void this.o.presence.joined(userId, event.conv).catch((err: unknown) => {
+        this.o.log.warn({ err, user: userId, conv: event.conv }, "presence not told to the conversation")
+      })
   }
 
   async frame(socket: Socket<Conn>, frame: ConversationFrame, reply: Reply): Promise<void> {

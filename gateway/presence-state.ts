@@ -79,6 +79,26 @@ export class AnnouncedStates {
     throw new Error("presence state kept changing")
   }
 
+  /**
+   * An online user joined `conv`: adds it to the conversations that heard, and tells it, unless
+   * it heard already (another edge of the user's did this first). An offline user is left alone.
+   */
+  async joined(userId: string, conv: string): Promise<void> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const state = await this.kv.get(userId)
+      const was = decodeState(state)
+      if (!was.online || was.told.includes(conv)) return
+      if (
+        (await this.compareAndSet(userId, encodeOnline(new Set([...was.told, conv])), state?.revision)) !==
+        undefined
+      ) {
+        this.tell(userId, [conv], true)
+        return
+      }
+    }
+    throw new Error("presence state kept changing")
+  }
+
   /** Marks the user offline unless `present` finds a device, and tells `conversations`. */
   async markOfflineIfGone(
     userId: string,

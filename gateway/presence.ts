@@ -22,12 +22,16 @@ import { AnnouncedStates, isWrongRevision } from "./presence-state"
 export const PRESENCE_BUCKET = "COVE_PRESENCE"
 /** One key, `turn`, created by the edge that sweeps; it expires a heartbeat later, for the next one. */
 export const PRESENCE_SWEEP_BUCKET = "COVE_PRESENCE_SWEEP"
+/** The edges of members added together receive their copies of the event within milliseconds. */
+const JOIN_SETTLE_MS = 1_000
 
 export type PresenceOptions = {
   readonly nc: NatsConnection
   readonly edgeId: string
   readonly graceMs: number
   readonly heartbeatMs: number
+  /** How long after joining a conversation an online user is announced in it (default 1 s). */
+  readonly joinSettleMs?: number
   /** Publishes a presence delivery to one conversation's members. */
   readonly announce: (conv: string, frame: { type: "presence"; user: string; online: boolean }) => void
   readonly log: Logger
@@ -88,6 +92,20 @@ export class Presence {
     const device: Here = { conversations, revision: undefined, renewing: false }
     this.here.set(userId, device)
     await this.inOrder(userId, () => this.announceArrival(userId, device))
+  }
+
+  /**
+   * A user with a socket here joined `conv`: its members are told the user is online (once,
+   * whichever edges call this), and will be told when the user goes. Told after
+   * `joinSettleMs`: the members' edges that were not subscribed to the conversation (members
+   * added with the user) subscribe when their own copies of the membership event arrive, and an
+   * announcement before that would not reach them.
+   */
+  async joined(userId: string, conv: string): Promise<void> {
+    const settleMs = this.o.joinSettleMs ?? JOIN_SETTLE_MS
+    if (settleMs > 0) await new Promise((resolve) => setTimeout(resolve, settleMs).unref())
+    if (this.stopped || !this.here.has(userId)) return
+    await this.inOrder(userId, () => this.states.joined(userId, conv))
   }
 
   /** The user's last socket on this edge closed: offline after the grace period, if nowhere else. */

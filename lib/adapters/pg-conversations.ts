@@ -45,7 +45,7 @@ export function pgConversationStore(pool: pg.Pool): ConversationStore {
              SELECT $1, unnest($2::uuid[]), 'member', $3`,
             [id, [low, high], now],
           )
-          await queueMembership(client, { conv: id, added: [a, b], removed: [], by: a })
+          await queueMembership(client, { conv: id, added: [a, b], removed: [], by: a, members: 2 })
           return { conversation: toConversation(row), created: true }
         }
         const existing = await client.query<ConversationRow>(
@@ -70,7 +70,13 @@ export function pgConversationStore(pool: pg.Pool): ConversationStore {
              FROM unnest($4::uuid[]) AS u`,
           [id, owner, now, [owner, ...others]],
         )
-        await queueMembership(client, { conv: id, added: [owner, ...others], removed: [], by: owner })
+        await queueMembership(client, {
+          conv: id,
+          added: [owner, ...others],
+          removed: [],
+          by: owner,
+          members: others.length + 1,
+        })
         return toConversation(rows[0] as ConversationRow)
       })
     },
@@ -222,12 +228,14 @@ export function pgConversationStore(pool: pg.Pool): ConversationStore {
           "SELECT count(*)::int AS n FROM conversation_members WHERE conversation_id = $1",
           [conversationId],
         )
-        if ((count.rows[0]?.n ?? 0) > maxMembers) {
+        const members = count.rows[0]?.n ?? 0
+        if (members > maxMembers) {
           // Undo the insert with the transaction: nothing is added when the group would be too big.
           throw new GroupFullSignal()
         }
         const added = rows.map((r) => r.user_id)
-        if (added.length > 0) await queueMembership(client, { conv: conversationId, added, removed: [], by })
+        if (added.length > 0)
+          await queueMembership(client, { conv: conversationId, added, removed: [], by, members })
         return added
       }).catch((err: unknown) => {
         if (err instanceof GroupFullSignal) return "full" as const
@@ -255,7 +263,12 @@ export function pgConversationStore(pool: pg.Pool): ConversationStore {
             [conversationId],
           )
         }
-        await queueMembership(client, { conv: conversationId, added: [], removed: [userId], by })
+        const count = await client.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM conversation_members WHERE conversation_id = $1",
+          [conversationId],
+        )
+        const members = count.rows[0]?.n ?? 0
+        await queueMembership(client, { conv: conversationId, added: [], removed: [userId], by, members })
         return true
       })
     },
@@ -286,7 +299,7 @@ export function pgConversationStore(pool: pg.Pool): ConversationStore {
 /** Queues the change's membership event for the edges, in the transaction that makes it. */
 function queueMembership(
   client: pg.ClientBase,
-  change: { conv: string; added: string[]; removed: string[]; by: string },
+  change: { conv: string; added: string[]; removed: string[]; by: string; members: number },
 ): Promise<void> {
   return queueControlEvent(client, change.conv, {
     kind: "membership",

@@ -165,6 +165,8 @@ export const membershipEvent = z.object({
   added: z.array(safeId),
   removed: z.array(safeId),
   by: safeId,
+  /** How many members the conversation has after the change (absent in events before 2026-11-27). */
+  members: z.number().int().nonnegative().optional(),
 })
 export type MembershipEvent = z.output<typeof membershipEvent>
 

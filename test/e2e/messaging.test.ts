@@ -413,6 +413,39 @@ t.test("presence: online on any device of any edge; offline after the grace peri
   t.same(presenceOfBob(), [true, false], "one offline after his last device left, not one per device")
 })
 
+t.test("presence: a member added while online is announced in the new conversation", async (t) => {
+  const w = await world(t)
+  const [alice, dave, erin] = [await w.user("alice"), await w.user("dave"), await w.user("erin")]
+  const aliceA = await w.connect(w.edges.a, alice)
+  const daveB = await w.connect(w.edges.b, dave)
+  const erinB = await w.connect(w.edges.b, erin)
+  const presenceOf = (d: typeof aliceA, user: string) =>
+    d
+      .of("presence")
+      .filter((p) => p.user === user)
+      .map((p) => p.online)
+  // No conversation in common yet: nobody hears of anyone.
+  const pair = await w.call(
+    "POST",
+    "conversations",
+    { kind: "group", title: "pair", members: [dave.id] },
+    alice.token,
+  )
+  await aliceA.waitFor("dave announced to alice", () => presenceOf(aliceA, dave.id).length === 1)
+  await daveB.waitFor("alice announced to dave", () => presenceOf(daveB, alice.id).length === 1)
+  t.same(presenceOf(aliceA, dave.id), [true])
+  t.same(presenceOf(daveB, alice.id), [true])
+  // Over COVE_EDGE_PRESENCE_MAX_MEMBERS (2 here): erin is added, nobody is announced in it.
+  const crowd = await w.call("POST", `conversations/${pair.id}/members`, { members: [erin.id] }, alice.token)
+  t.same(crowd, { added: [erin.id] })
+  await erinB.waitFor("erin told she joined", (d) => d.of("membership").length === 1)
+  // Dave's last device leaves: alice hears it in the conversation that heard him arrive.
+  daveB.ws.close()
+  await aliceA.waitFor("dave offline", () => presenceOf(aliceA, dave.id).length === 2, 10_000)
+  t.same(presenceOf(aliceA, dave.id), [true, false])
+  t.same(presenceOf(aliceA, erin.id), [], "not announced in a conversation over the limit")
+})
+
 t.test(
   "identity end to end: a user disabled by an admin loses every socket on every edge within 1 s",
   async (t) => {

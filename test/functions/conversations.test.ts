@@ -74,7 +74,17 @@ t.test("conversations over HTTP, with real tokens, PostgreSQL and NATS", async (
     const eventId = (bobEvents[0] as { id?: string } | undefined)?.id
     t.same(
       bobEvents,
-      [{ type: "membership", id: eventId, conv: created.id, added: [bob.id], removed: [], by: alice.id }],
+      [
+        {
+          type: "membership",
+          id: eventId,
+          conv: created.id,
+          added: [bob.id],
+          removed: [],
+          by: alice.id,
+          members: 2,
+        },
+      ],
       "bob's own copy names only him",
     )
     t.same(
@@ -87,9 +97,10 @@ t.test("conversations over HTTP, with real tokens, PostgreSQL and NATS", async (
           added: [alice.id, bob.id],
           removed: [],
           by: alice.id,
+          members: 2,
         },
       ],
-      "the members' copy names everyone, under the same id",
+      "the members' copy names everyone, under the same id, with the member count",
     )
     t.equal(bobEvents.length, 1, "told once, when it was created")
     t.equal(
@@ -160,7 +171,12 @@ t.test("conversations over HTTP, with real tokens, PostgreSQL and NATS", async (
 
     const carolEvents = await collect(t, nc, `cove.user.${carol.id}.membership`)
     t.equal((await call(bob, "DELETE", `/${id}/members/${carol.id}`)).status, 200)
-    t.match(carolEvents, [{ conv: id, removed: [carol.id], by: bob.id }])
+    t.match(carolEvents, [{ conv: id, removed: [carol.id], by: bob.id, members: 3 }])
+    t.match(
+      told.filter((e) => e.type === "membership"),
+      [{ added: [dave.id], removed: [], by: bob.id, members: 4 }],
+      "membership events carry the member count after the change (edges size presence by it)",
+    )
     t.equal(
       (await errorOf(await call(carol, "GET", `/${id}`))).code,
       "NOT_FOUND",

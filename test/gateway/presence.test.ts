@@ -11,7 +11,7 @@ const nats = await withNats(t)
 const nc = await natsConnect({ servers: nats.url })
 t.teardown(() => nc.close())
 
-type Announcement = { edge: string; user: string; online: boolean }
+type Announcement = { edge: string; conv: string; user: string; online: boolean }
 
 let userCounter = 0
 const conversations = new Set(["conv1"])
@@ -24,7 +24,8 @@ async function twoEdges(t: Test, graceMs: number) {
       edgeId,
       graceMs,
       heartbeatMs: 60_000,
-      announce: (_conv, f) => heard.push({ edge: edgeId, user: f.user, online: f.online }),
+      joinSettleMs: 0,
+      announce: (conv, f) => heard.push({ edge: edgeId, conv, user: f.user, online: f.online }),
       log: testLog,
     })
   const [a, b] = [await edge("a"), await edge("b")]
@@ -34,7 +35,9 @@ async function twoEdges(t: Test, graceMs: number) {
   })
   const user = `u${process.pid}x${++userCounter}`
   const changes = () => heard.filter((h) => h.user === user).map((h) => h.online)
-  return { a, b, user, changes }
+  const heardIn = (conv: string) =>
+    heard.filter((h) => h.user === user && h.conv === conv).map((h) => h.online)
+  return { a, b, user, changes, heardIn }
 }
 
 async function settled(changes: () => boolean[], count: number, quietMs: number): Promise<boolean[]> {
@@ -90,4 +93,24 @@ t.test("a device coming back within the grace period causes no flicker", async (
   a.left(user, conversations)
   b.left(user, conversations)
   t.same(await settled(changes, 2, 200), [true, false])
+})
+
+t.test("a conversation an online user joins hears it once, and hears the user go", async (t) => {
+  const { a, b, user, heardIn } = await twoEdges(t, 20)
+  // Offline: joining tells nobody.
+  await a.joined(user, "conv2")
+  t.same(heardIn("conv2"), [])
+  // Online on two edges; both see the membership event.
+  await a.arrived(user, conversations)
+  await b.arrived(user, conversations)
+  await Promise.all([a.joined(user, "conv2"), b.joined(user, "conv2")])
+  await a.joined(user, "conv2")
+  t.same(heardIn("conv2"), [true], "told once, whichever edges saw the join")
+  // The edges know the user's conversations now include conv2.
+  const both = new Set(["conv1", "conv2"])
+  a.left(user, both)
+  b.left(user, both)
+  await eventually(async () => (heardIn("conv2").length === 2 ? true : undefined), "offline in conv2")
+  t.same(heardIn("conv1"), [true, false])
+  t.same(heardIn("conv2"), [true, false])
 })

@@ -5,7 +5,7 @@
  * throughput, send → delivered latency p50/p90/p99 at a paced rate, losses, duplicates and seq
  * gaps, each edge's CPU per message against the baseline's, and the CPU per message of every
  * process of the stack (where the time goes). A script, not a test:
- * `npx tsx bench/messaging.ts [pairs=25] [messages per sender=200] [paced rate=5000]` after
+ * `npx tsx bench/messaging.ts [pairs=25] [messages per sender=2000] [paced rate=5000]` after
  * `npm run build`.
  */
 import { randomUUID } from "node:crypto"
@@ -23,7 +23,8 @@ import {
 } from "./two-edge-stack"
 
 const pairs = Number(process.argv[2] ?? "25")
-const perSender = Number(process.argv[3] ?? "200")
+// 50,000 messages by default: each phase then runs for seconds, not the JIT's warm-up alone.
+const perSender = Number(process.argv[3] ?? "2000")
 const pacedRate = Number(process.argv[4] ?? "5000")
 const WINDOW = 8
 

@@ -14,19 +14,7 @@ export type ParsedEvents<T> = {
  * (another protocol version, or invalid data), so one bad message never fails its batch.
  */
 export function parseEvents<S extends z.ZodType>(batch: EventBatch, schema: S): ParsedEvents<z.output<S>> {
-  const valid: { seq: number; event: z.output<S> }[] = []
-  const rejected: { seq: number; code: string; message: string }[] = []
-  for (const item of batch.messages) {
-    const refusedVersion = versionRefusal(item)
-    if (refusedVersion !== undefined) {
-      rejected.push(refusedVersion)
-      continue
-    }
-    const parsed = schema.safeParse(item.data)
-    if (parsed.success) valid.push({ seq: item.seq, event: parsed.data })
-    else rejected.push({ seq: item.seq, code: "INVALID_INPUT", message: issuesOf(parsed.error) })
-  }
-  return { valid, rejected }
+  return parseMessages(batch, schema, false)
 }
 
 /**
@@ -39,6 +27,14 @@ export function parseEventLists<S extends z.ZodType>(
   batch: EventBatch,
   schema: S,
 ): ParsedEvents<z.output<S>> {
+  return parseMessages(batch, schema, true)
+}
+
+function parseMessages<S extends z.ZodType>(
+  batch: EventBatch,
+  schema: S,
+  lists: boolean,
+): ParsedEvents<z.output<S>> {
   const valid: { seq: number; event: z.output<S> }[] = []
   const rejected: { seq: number; code: string; message: string }[] = []
   for (const item of batch.messages) {
@@ -47,12 +43,12 @@ export function parseEventLists<S extends z.ZodType>(
       rejected.push(refusedVersion)
       continue
     }
-    const list: unknown[] = Array.isArray(item.data) ? item.data : [item.data]
+    const list: unknown[] = lists && Array.isArray(item.data) ? item.data : [item.data]
     const problems: string[] = []
     for (const [i, data] of list.entries()) {
       const parsed = schema.safeParse(data)
       if (parsed.success) valid.push({ seq: item.seq, event: parsed.data })
-      else problems.push(`[${i}] ${issuesOf(parsed.error)}`)
+      else problems.push(lists ? `[${i}] ${issuesOf(parsed.error)}` : issuesOf(parsed.error))
     }
     if (problems.length > 0)
       rejected.push({ seq: item.seq, code: "INVALID_INPUT", message: problems.join("; ") })

@@ -158,6 +158,11 @@ export class Messaging {
       void this.o.presence.joined(userId, event.conv).catch((err: unknown) => {
         this.o.log.warn({ err, user: userId, conv: event.conv }, "presence not told to the conversation")
       })
+    // A user who left is no longer told about: taken off the conversations their presence reaches.
+    if (!joined && sockets.length > 0)
+      void this.o.presence.departed(userId, event.conv).catch((err: unknown) => {
+        this.o.log.warn({ err, user: userId, conv: event.conv }, "presence not updated for a departure")
+      })
   }
 
   async frame(socket: Socket<Conn>, frame: ConversationFrame, reply: Reply): Promise<void> {

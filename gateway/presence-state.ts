@@ -99,6 +99,21 @@ export class AnnouncedStates {
     throw new Error("presence state kept changing")
   }
 
+  /**
+   * The user left `conv` (or was removed): it is taken off the conversations that heard, so a
+   * sweep never tells it about a user who is no longer a member.
+   */
+  async departed(userId: string, conv: string): Promise<void> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const state = await this.kv.get(userId)
+      const was = decodeState(state)
+      if (!was.online || !was.told.includes(conv)) return
+      const told = new Set(was.told.filter((c) => c !== conv))
+      if ((await this.compareAndSet(userId, encodeOnline(told), state?.revision)) !== undefined) return
+    }
+    throw new Error("presence state kept changing")
+  }
+
   /** Marks the user offline unless `present` finds a device, and tells `conversations`. */
   async markOfflineIfGone(
     userId: string,

@@ -108,6 +108,12 @@ export class Presence {
     await this.inOrder(userId, () => this.states.joined(userId, conv))
   }
 
+  /** A user with a socket here left `conv`: it will not be told when the user goes. */
+  async departed(userId: string, conv: string): Promise<void> {
+    if (this.stopped || !this.here.has(userId)) return
+    await this.inOrder(userId, () => this.states.departed(userId, conv))
+  }
+
   /** The user's last socket on this edge closed: offline after the grace period, if nowhere else. */
   left(userId: string, conversations: ReadonlySet<string>): void {
     // A draining edge leaves its users' keys to expire: they reconnect elsewhere within the grace.

@@ -5,6 +5,7 @@
 import { connect as natsConnect } from "nats"
 import t, { type Test } from "tap"
 import { Presence } from "../../gateway/presence"
+import { PRESENCE_STATE_BUCKET } from "../../gateway/presence-state"
 import { eventually, testLog, withNats } from "../support/servers"
 
 const nats = await withNats(t)
@@ -113,4 +114,21 @@ t.test("a conversation an online user joins hears it once, and hears the user go
   await eventually(async () => (heardIn("conv2").length === 2 ? true : undefined), "offline in conv2")
   t.same(heardIn("conv1"), [true, false])
   t.same(heardIn("conv2"), [true, false])
+})
+
+t.test("a conversation the user left is taken off those their presence reaches", async (t) => {
+  const { a, b, user } = await twoEdges(t, 20)
+  const states = await nc.jetstream().views.kv(PRESENCE_STATE_BUCKET)
+  const told = async () => {
+    const entry = await states.get(user)
+    return entry === null ? undefined : (JSON.parse(entry.string()) as { told: string[] }).told.sort()
+  }
+  await a.departed(user, "conv1")
+  t.equal(await told(), undefined, "offline: nothing to change")
+  await a.arrived(user, new Set(["conv1", "conv2"]))
+  await b.arrived(user, new Set(["conv1", "conv2"]))
+  t.same(await told(), ["conv1", "conv2"])
+  // Both edges hold the user's sockets and both hear the removal.
+  await Promise.all([a.departed(user, "conv2"), b.departed(user, "conv2")])
+  t.same(await told(), ["conv1"], "a sweep would tell conv1 only")
 })

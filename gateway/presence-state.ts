@@ -84,19 +84,10 @@ export class AnnouncedStates {
    * it heard already (another edge of the user's did this first). An offline user is left alone.
    */
   async joined(userId: string, conv: string): Promise<void> {
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const state = await this.kv.get(userId)
-      const was = decodeState(state)
-      if (!was.online || was.told.includes(conv)) return
-      if (
-        (await this.compareAndSet(userId, encodeOnline(new Set([...was.told, conv])), state?.revision)) !==
-        undefined
-      ) {
-        this.tell(userId, [conv], true)
-        return
-      }
-    }
-    throw new Error("presence state kept changing")
+    const added = await this.changeTold(userId, (told) =>
+      told.includes(conv) ? undefined : new Set([...told, conv]),
+    )
+    if (added) this.tell(userId, [conv], true)
   }
 
   /**
@@ -104,12 +95,27 @@ export class AnnouncedStates {
    * sweep never tells it about a user who is no longer a member.
    */
   async departed(userId: string, conv: string): Promise<void> {
+    await this.changeTold(userId, (told) =>
+      told.includes(conv) ? new Set(told.filter((c) => c !== conv)) : undefined,
+    )
+  }
+
+  /**
+   * Rewrites the list of conversations an online state says heard it; `change` answers
+   * undefined when there is nothing to do. True when this call wrote it; offline states are
+   * left alone.
+   */
+  private async changeTold(
+    userId: string,
+    change: (told: readonly string[]) => ReadonlySet<string> | undefined,
+  ): Promise<boolean> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const state = await this.kv.get(userId)
       const was = decodeState(state)
-      if (!was.online || !was.told.includes(conv)) return
-      const told = new Set(was.told.filter((c) => c !== conv))
-      if ((await this.compareAndSet(userId, encodeOnline(told), state?.revision)) !== undefined) return
+      if (!was.online) return false
+      const told = change(was.told)
+      if (told === undefined) return false
+      if ((await this.compareAndSet(userId, encodeOnline(told), state?.revision)) !== undefined) return true
     }
     throw new Error("presence state kept changing")
   }

@@ -50,6 +50,8 @@ async function applyBatch(
   for (const e of seqEvents)
     if ((e.type === "message" || e.type === "edit") && e.body.kind === "file") fileIds.add(e.body.file_id)
 
+  // Each sender once per conversation: a batch is mostly a few people sending many messages.
+  const pairs = [...new Map(events.map((e) => [key(e.conv, e.from), e])).values()]
   const reads: Statement[] = [
     {
       name: "cove_sequencer_known",
@@ -66,7 +68,7 @@ async function applyBatch(
       name: "cove_sequencer_members",
       text: `SELECT conversation_id, user_id::text AS user_id, role FROM conversation_members
               WHERE (conversation_id, user_id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))`,
-      values: [events.map((e) => e.conv), events.map((e) => (isUuid(e.from) ? e.from : null))],
+      values: [pairs.map((p) => p.conv), pairs.map((p) => (isUuid(p.from) ? p.from : null))],
     },
   ]
   if (targetIds.length > 0)
@@ -144,7 +146,7 @@ async function applyBatch(
   const wantedReads = [...readsWanted.values()]
   const writes = [...insertEvents(accepted), ...effects(accepted, now), ...moveReads(wantedReads)]
   const written = await tx.writeAndCommit(writes)
-  const stored = accepted.length === 0 ? [] : inBatchOrder(accepted, (written[0]?.rows ?? []) as EventRow[])
+  const stored = accepted.length === 0 ? [] : withSeqs(accepted, (written[0]?.rows ?? []) as SeqRow[])
   const moved = wantedReads.length === 0 ? [] : (written.at(-1)?.rows ?? [])
   return {
     stored,
@@ -211,7 +213,7 @@ function insertEvents(accepted: readonly SeqEvent[]): Statement[] {
              INSERT INTO messages (conversation_id, seq, id, sender_id, kind, target_id, body, reply_to, sent_at, emoji, reaction_op)
              SELECT b.conv, h.last_seq - b.n + b.rn, b.id, b.sender, b.kind, b.target, b.body, b.reply_to, b.sent_at, b.emoji, b.op
                FROM batch b JOIN heads h ON h.conversation_id = b.conv
-             RETURNING ${EVENT_COLUMNS}`,
+             RETURNING conversation_id, id, seq`,
       values: [
         accepted.map((e) => e.conv),
         accepted.map((e) => e.id),
@@ -228,23 +230,40 @@ function insertEvents(accepted: readonly SeqEvent[]): Statement[] {
   ]
 }
 
+type SeqRow = { conversation_id: string; id: string; seq: string }
+
 /**
- * RETURNING does not promise the input order: within each conversation the seqs follow the
- * batch order, so the k-th accepted event of a conversation is its k-th row by seq.
+ * The accepted events as stored, in batch order. The insert returns only each event's seq: the
+ * rest is what the batch carried (new rows have no edit or recall yet), so PostgreSQL does not
+ * send every body back to be parsed again. `ts` goes through Date as a row's sent_at does.
  */
-function inBatchOrder(accepted: readonly SeqEvent[], rows: readonly EventRow[]): StoredEvent[] {
-  const byConv = new Map<string, EventRow[]>()
-  for (const r of rows) byConv.set(r.conversation_id, [...(byConv.get(r.conversation_id) ?? []), r])
-  for (const list of byConv.values()) list.sort((a, b) => Number(a.seq) - Number(b.seq))
-  const taken = new Map<string, number>()
+function withSeqs(accepted: readonly SeqEvent[], rows: readonly SeqRow[]): StoredEvent[] {
+  const seqs = new Map<string, number>()
+  for (const r of rows) seqs.set(key(r.conversation_id, r.id), Number(r.seq))
   return accepted.map((e) => {
-    const k = taken.get(e.conv) ?? 0
-    taken.set(e.conv, k + 1)
-    const row = byConv.get(e.conv)?.[k]
-    if (row === undefined || row.id !== e.id)
-      throw new Error(`sequencer: no stored row for ${e.conv}/${e.id}`)
-    return toStoredEvent(row)
+    const seq = seqs.get(key(e.conv, e.id))
+    if (seq === undefined) throw new Error(`sequencer: no stored row for ${e.conv}/${e.id}`)
+    return storedEvent(e, seq)
   })
+}
+
+function storedEvent(e: SeqEvent, seq: number): StoredEvent {
+  const base = { conv: e.conv, seq, id: e.id, from: e.from, ts: new Date(e.ts).toISOString() }
+  switch (e.type) {
+    case "message":
+      return {
+        ...base,
+        type: "message",
+        body: e.body,
+        ...(e.reply_to === undefined ? {} : { reply_to: e.reply_to }),
+      }
+    case "edit":
+      return { ...base, type: "edit", target: e.target, body: e.body }
+    case "recall":
+      return { ...base, type: "recall", target: e.target }
+    case "reaction":
+      return { ...base, type: "reaction", target: e.target, emoji: e.emoji, op: e.op }
+  }
 }
 
 /** Edits, recalls and reactions change their target; the last edit in a batch wins. */

@@ -81,10 +81,11 @@ export class PartitionWorker {
       }
       await this.process(queue.splice(0, this.o.fn.topic.batchSize))
     }
-    // Hand back what we hold so another instance need not wait for ack-wait to expire.
-    for (const m of queue.splice(0)) m.nak()
+    // Hand back what we hold, including what the iterator still yields after its stop, so that
+    // the next worker gets it at once and in order instead of after ack-wait.
     this.iterator.stop()
     await receiving
+    for (const m of queue.splice(0)) m.nak()
   }
 
   async stop(): Promise<void> {
@@ -97,14 +98,14 @@ export class PartitionWorker {
     const { valid, invalid } = decode(msgs)
     for (const m of invalid) await this.deadLetter(m, "INVALID_EVENT_JSON: the message data is not JSON")
     if (valid.length === 0) {
-      msgs.at(-1)?.ack()
+      ackAll(msgs)
       return
     }
     const priorDeliveries = Math.max(...valid.map((b) => b.delivered)) - 1
     const outcome = await this.attempt(valid, priorDeliveries)
     if (outcome.ok) {
       await this.finish(valid, outcome)
-      msgs.at(-1)?.ack()
+      ackAll(msgs)
       return
     }
     if (this.stopped) {
@@ -126,7 +127,8 @@ export class PartitionWorker {
       else await this.deadLetter(item.msg, single.reason)
       item.msg.ack()
     }
-    msgs.at(-1)?.ack()
+    // The invalid ones, dead-lettered above.
+    for (const m of invalid) m.ack()
   }
 
   /** POSTs until success, a non-retryable answer, max-deliver attempts, or stop. */
@@ -197,6 +199,11 @@ export class PartitionWorker {
     this.o.metrics.deadLettered.inc({ function: this.o.fn.name, reason: reason.split(":")[0] ?? "unknown" })
     this.o.log.error({ ...this.labels, seq: msg.seq, reason }, "message dead-lettered")
   }
+}
+
+/** Each message its own ack (the consumers' ack policy is explicit: streams.ts says why). */
+function ackAll(msgs: readonly JsMsg[]): void {
+  for (const m of msgs) m.ack()
 }
 
 function decode(msgs: readonly JsMsg[]): { valid: BatchMessage[]; invalid: JsMsg[] } {

@@ -75,8 +75,30 @@ export async function ensureConsumer(
     ack_wait: nanos(fn.topic.ackWaitMs),
     max_ack_pending: maxAckPending(fn.topic),
   }
+  const create = (from: number) =>
+    jsm.consumers.add(fn.topic.stream, {
+      durable_name: durable,
+      filter_subject: partitionSubject(fn.topic.subject, partition),
+      ...(from > 1
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from }
+        : { deliver_policy: DeliverPolicy.All }),
+      // Every message is acked on its own. With AckAll, one ack per batch also acknowledged
+      // whatever the server had sent before it, so messages lost on their way to a worker that
+      // died (or whose connection dropped) were acknowledged unseen by its successor's first ack.
+      ack_policy: AckPolicy.Explicit,
+      // Never let the server give up on a message: the connector dead-letters it explicitly.
+      max_deliver: -1,
+      ...settings,
+    })
   try {
     const info = await jsm.consumers.info(fn.topic.stream, durable)
+    if (info.config.ack_policy !== AckPolicy.Explicit) {
+      // Made by an earlier Cove with AckAll, which cannot be changed in place: made again from
+      // its ack floor. What was delivered but not acked comes again (the functions are idempotent).
+      await jsm.consumers.delete(fn.topic.stream, durable)
+      await create(info.ack_floor.stream_seq + 1)
+      return durable
+    }
     // Annotations may have changed since the consumer was made: these two can be updated in place.
     if (
       info.config.ack_wait !== settings.ack_wait ||
@@ -86,16 +108,7 @@ export async function ensureConsumer(
     }
   } catch (err) {
     if (!isNotFound(err)) throw err
-    await jsm.consumers.add(fn.topic.stream, {
-      durable_name: durable,
-      filter_subject: partitionSubject(fn.topic.subject, partition),
-      deliver_policy: DeliverPolicy.All,
-      // One ack per batch acknowledges everything before it.
-      ack_policy: AckPolicy.All,
-      // Never let the server give up on a message: the connector dead-letters it explicitly.
-      max_deliver: -1,
-      ...settings,
-    })
+    await create(1)
   }
   return durable
 }

@@ -1,4 +1,4 @@
-import { connect, headers, type NatsConnection } from "nats"
+import { AckPolicy, connect, headers, type NatsConnection } from "nats"
 import t, { type Test } from "tap"
 import { startConnector } from "../../infra/connector/connector"
 import { parseStack } from "../../infra/stack"
@@ -16,7 +16,7 @@ type Item = { seq: number; subject: string; data: { n: number; poison?: boolean;
  * the test (`failNext`, poison and reject markers in the data).
  */
 async function recordingFunction(t: Test) {
-  const state = { batches: [] as Item[][], failNext: 0, calls: 0 }
+  const state = { batches: [] as Item[][], failNext: 0, calls: 0, delayMs: 0 }
   const handler = defineFunction({
     name: "recorder",
     log: testLog,
@@ -28,6 +28,7 @@ async function recordingFunction(t: Test) {
         "/function/recorder",
         async (req) => {
           state.calls++
+          if (state.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, state.delayMs))
           const items = (req.body as { messages: Item[] }).messages
           if (state.failNext > 0) {
             state.failNext--
@@ -280,4 +281,98 @@ t.test("messages published while the connector is down are delivered when it is 
     fn.state.batches.flat().map((i) => i.data.n),
     [1, 2],
   )
+})
+
+/**
+ * A backlog of `total` messages on partition 0, a first connector that has POSTed some of it
+ * (slowly: it holds messages not yet POSTed), then `interrupt`, then a second connector.
+ * Messages on their way to the first one come back after ack-wait (2 s here) at the latest; none
+ * may be acknowledged without having been POSTed.
+ */
+async function interruptedBacklog(
+  t: Test,
+  interrupt: (first: { stop(): Promise<void> }, conn: NatsConnection) => Promise<void>,
+) {
+  const nats = await withNats(t)
+  const nc = await connect({ servers: nats.url })
+  t.teardown(() => nc.close())
+  const fn = await recordingFunction(t)
+  // Its own connection, so that it can die as a process would, without a word to the server.
+  const firstConn = await connect({ servers: nats.url })
+  const first = await start(t, firstConn, fn.url, 1)
+  fn.state.delayMs = 30
+  const total = 600
+  const js = nc.jetstream()
+  await Promise.all(
+    Array.from({ length: total }, (_, n) =>
+      js.publish("test.in.0", new TextEncoder().encode(JSON.stringify({ n }))),
+    ),
+  )
+  await eventually(
+    async () => (fn.state.batches.flat().length >= 100 ? true : undefined),
+    "the first batches",
+  )
+  await interrupt(first.connector, firstConn)
+  const processedByFirst = new Set(fn.state.batches.flat().map((i) => i.data.n)).size
+  t.ok(processedByFirst < total, `the first connector stopped with messages left (${processedByFirst} done)`)
+  fn.state.delayMs = 0
+  await start(t, nc, fn.url, 1)
+  const seen = await eventually(
+    async () => {
+      const ns = new Set(fn.state.batches.flat().map((i) => i.data.n))
+      return ns.size === total ? ns : undefined
+    },
+    "every message processed",
+    15_000,
+  )
+  t.equal(seen.size, total, "every message reached the function")
+  const jsm = await nc.jetstreamManager()
+  await eventually(async () => {
+    const info = await jsm.consumers.info("TEST_IN", "recorder-p0")
+    return info.num_ack_pending === 0 && info.num_pending === 0 ? true : undefined
+  }, "everything acked")
+}
+
+t.test("a connector stopped in the middle of a backlog and started again processes every message", (t) =>
+  interruptedBacklog(t, (first) => first.stop()),
+)
+
+t.test("a connector that dies in the middle of a backlog loses nothing", (t) =>
+  // The process is gone: its connection closes, and what it held is never acked or handed back.
+  interruptedBacklog(t, async (_first, conn) => {
+    await conn.close()
+  }),
+)
+
+t.test("a consumer made with AckAll by an earlier version is made again from its ack floor", async (t) => {
+  const { nc, fn } = await natsAndFunction(t)
+  const first = await start(t, nc, fn.url, 1)
+  await first.connector.stop()
+  const jsm = await nc.jetstreamManager()
+  await jsm.consumers.delete("TEST_IN", "recorder-p0")
+  await jsm.consumers.add("TEST_IN", {
+    durable_name: "recorder-p0",
+    filter_subject: "test.in.0",
+    ack_policy: AckPolicy.All,
+  })
+  for (const n of [1, 2, 3]) await publish(nc, "test.in.0", { n })
+  // The earlier version had processed and acked the first message.
+  const consumer = await nc.jetstream().consumers.get("TEST_IN", "recorder-p0")
+  const firstMessage = await consumer.next({ expires: 2000 })
+  t.equal(firstMessage?.seq, 1)
+  await firstMessage?.ackAck()
+
+  await start(t, nc, fn.url, 1)
+  await eventually(async () => (fn.state.batches.flat().length >= 2 ? true : undefined), "the rest")
+  t.same(
+    fn.state.batches.flat().map((i) => i.data.n),
+    [2, 3],
+    "what was acked is not sent again; what was not is",
+  )
+  const info = await jsm.consumers.info("TEST_IN", "recorder-p0")
+  t.equal(info.config.ack_policy, AckPolicy.Explicit)
+  await eventually(async () => {
+    const now = await jsm.consumers.info("TEST_IN", "recorder-p0")
+    return now.num_ack_pending === 0 && now.num_pending === 0 ? true : undefined
+  }, "everything acked")
 })

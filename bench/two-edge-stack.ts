@@ -84,26 +84,40 @@ export async function startTwoEdgeStack(edgeEnv: Record<string, string>): Promis
     const edgeAUrl = (await cove.waitFor(/edge +(ws:\/\/127\.0\.0\.1:\d+\/v1\/ws)/))[1] as string
     const natsUrl = (await cove.waitFor(/nats +(nats:\/\/127\.0\.0\.1:\d+)/))[1] as string
     const pgPort = (await cove.waitFor(/postgres +postgres:\/\/cove:\*\*\*@127\.0\.0\.1:(\d+)/))[1] as string
-    const edgeBPort = await freePort()
-    edgeB = startProgram(process.execPath, [join(root, "build/gateway.mjs")], {
-      PATH,
-      LOG_LEVEL: logLevel,
-      NATS_URL: natsUrl,
-      COVE_EDGE_PORT: String(edgeBPort),
-      COVE_FUNCTIONS_URL: gateway,
-      COVE_JWKS_URL: `${gateway}/function/auth/jwks`,
-      ...edgeEnv,
-    })
-    const edgeBHttp = `http://127.0.0.1:${edgeBPort}`
-    for (const deadline = Date.now() + 15_000; ; ) {
-      const up = await fetch(`${edgeBHttp}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      )
-      if (up) break
-      if (Date.now() > deadline) throw new Error(`edge B did not start:\n${edgeB.output().slice(-2000)}`)
-      await new Promise((resolve) => setTimeout(resolve, 50))
+    // A free port can be taken by someone else before edge B binds it: then edge B exits, and
+    // it is started again on another one.
+    let edgeBPort = 0
+    for (let attempt = 1; ; attempt++) {
+      edgeBPort = await freePort()
+      const started = startProgram(process.execPath, [join(root, "build/gateway.mjs")], {
+        PATH,
+        LOG_LEVEL: logLevel,
+        NATS_URL: natsUrl,
+        COVE_EDGE_PORT: String(edgeBPort),
+        COVE_FUNCTIONS_URL: gateway,
+        COVE_JWKS_URL: `${gateway}/function/auth/jwks`,
+        ...edgeEnv,
+      })
+      edgeB = started
+      let exited = false
+      void started.exited.then(() => {
+        exited = true
+      })
+      const deadline = Date.now() + 15_000
+      let up = false
+      while (!up && !exited && Date.now() <= deadline) {
+        up = await fetch(`http://127.0.0.1:${edgeBPort}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        )
+        if (!up) await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      if (up && !exited) break
+      if (!exited) started.child.kill("SIGKILL")
+      if (exited && attempt < 3) continue
+      throw new Error(`edge B did not start:\n${started.output().slice(-2000)}`)
     }
+    const edgeBHttp = `http://127.0.0.1:${edgeBPort}`
     let edgeAPid: number | undefined
     let persistPid: number | undefined
     for (const p of await descendants(cove.child.pid as number)) {

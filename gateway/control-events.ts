@@ -41,6 +41,11 @@ export type ControlHandlers = {
 }
 
 export type ControlEvents = {
+  /**
+   * Resolves true once every control event stored before the call has been handled; false
+   * after `timeoutMs`, or if the stream cannot be read now.
+   */
+  caughtUp(timeoutMs: number): Promise<boolean>
   /** Stops reading; resolves once the consumer has stopped. */
   stop(): Promise<void>
 }
@@ -137,6 +142,11 @@ export async function followControlEvents(o: {
   let stopped = false
   let current: ConsumerMessages | undefined = await open(js, next, log)
   let wake: (() => void) | undefined
+  // Callers of caughtUp, each waiting for `next` to pass the stream's last sequence at its call.
+  const waiters = new Set<{ last: number; done: (ok: boolean) => void }>()
+  const settle = () => {
+    for (const w of waiters) if (next > w.last) w.done(true)
+  }
 
   // After a reconnect the consumer resumes after the last event handled; if the stream no longer
   // has the next one (it expired meanwhile), say so now, not at the next event, which may be far.
@@ -154,6 +164,7 @@ export async function followControlEvents(o: {
           )
           o.handlers.lost({ expected: next, got: state.first_seq })
           next = state.first_seq
+          settle()
         }
       } catch (err) {
         // The consumer's own loop finds a missing stream; the next event still shows a gap.
@@ -186,6 +197,7 @@ export async function followControlEvents(o: {
             next = m.seq + 1
             failures = 0
             dispatch(m.subject, m.data)
+            settle()
           }
           if (stopped) return
           log.error({ next }, "control event consumer ended; following again")
@@ -211,6 +223,7 @@ export async function followControlEvents(o: {
           log.error({ last, next }, "the control stream was recreated; following it from its end")
           o.handlers.lost({ expected: next, got: last + 1 })
           next = last + 1
+          settle()
         }
         current = await open(js, next, log)
       } catch (err) {
@@ -221,8 +234,39 @@ export async function followControlEvents(o: {
   })()
 
   return {
+    async caughtUp(timeoutMs) {
+      const deadline = Date.now() + timeoutMs
+      let last: number | undefined
+      // Right after a reconnect JetStream may not answer yet (a restarted server recovers its
+      // streams first): asked again until the deadline.
+      while (last === undefined) {
+        try {
+          last = (await jsm.streams.info(CONTROL_STREAM)).state.last_seq
+        } catch (err) {
+          if (stopped || Date.now() + 250 > deadline) {
+            log.warn({ err }, "could not read where the control stream ends")
+            return false
+          }
+          await new Promise((resolve) => setTimeout(resolve, 250))
+        }
+      }
+      if (next > last) return true
+      return new Promise<boolean>((resolve) => {
+        const waiter = {
+          last,
+          done: (ok: boolean) => {
+            clearTimeout(timer)
+            waiters.delete(waiter)
+            resolve(ok)
+          },
+        }
+        const timer = setTimeout(() => waiter.done(false), Math.max(0, deadline - Date.now()))
+        waiters.add(waiter)
+      })
+    },
     async stop() {
       stopped = true
+      for (const w of waiters) w.done(false)
       wake?.()
       current?.stop()
       await loop

@@ -16,7 +16,7 @@ import { userRevokedEvent } from "../lib/protocol/tokens"
 import type { gatewayFields } from "../lib/settings"
 import { createVerifier } from "./auth"
 import { Connections } from "./connections"
-import { followControlEvents } from "./control-events"
+import { type ControlEvents, followControlEvents } from "./control-events"
 import { createDoor } from "./door"
 import { Fanout } from "./fanout"
 import { httpMembershipLoader, type LoadMemberships, Memberships } from "./memberships"
@@ -27,6 +27,12 @@ import { forwardRefusals } from "./refusals"
 import { Revocations } from "./revocations"
 import { createEdgeServer } from "./server"
 import { assertNativeUws, loadNativeUws } from "./socket"
+
+/**
+ * How long deliveries may be held after a NATS reconnect while the control events of the cut are
+ * read; past it, sockets are closed to load their memberships again (RESYNC_REQUIRED).
+ */
+const CONTROL_CATCH_UP_MS = 10_000
 
 export type EdgeConfig = ConfigOf<typeof gatewayFields>
 
@@ -115,13 +121,36 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
   const revocations = new Revocations(config.revocationMemoryMs)
 
   let natsUp = true
+  // Deliveries are held from a NATS disconnect until the control events stored meanwhile have
+  // been read (a member removed during the cut must not get the conversation's next messages);
+  // the latest reconnect decides.
+  let reconnects = 0
+  let control: ControlEvents | undefined
+  const releaseWhenCaughtUp = async (reconnect: number) => {
+    const caughtUp = control === undefined ? true : await control.caughtUp(CONTROL_CATCH_UP_MS)
+    if (reconnect !== reconnects || !natsUp || !fanout.holding) return
+    if (fanout.release(caughtUp)) return
+    // Memberships may be wrong, or deliveries were dropped: every socket loads its conversations
+    // again and fills its gaps from history.
+    const open = connections.size
+    connections.terminateAll("RESYNC_REQUIRED")
+    log.warn(
+      { closed: open, caughtUp },
+      "deliveries held after a NATS reconnect were dropped; sockets closed to resync",
+    )
+  }
   void (async () => {
     for await (const s of nc.status()) {
-      if (s.type === "disconnect") natsUp = false
-      else if (s.type === "reconnect") natsUp = true
+      if (s.type === "disconnect") {
+        natsUp = false
+        fanout.hold()
+      } else if (s.type === "reconnect") {
+        natsUp = true
+        void releaseWhenCaughtUp(++reconnects)
+      }
     }
   })()
-  const control = await followControlEvents({
+  control = await followControlEvents({
     nc,
     maxAgeMs: config.controlMaxAgeMs,
     // As long as a revoked token can live: after a restart the edge refuses what it revoked.

@@ -15,8 +15,15 @@ export function topicOf(conv: string): string {
 
 type Member = { readonly conversations: Set<string> }
 
+/** Most bytes of deliveries held while control events catch up (see `hold`). */
+export const MAX_HELD_BYTES = 16 * 1024 * 1024
+
 export class Fanout {
   private readonly subscriptions = new Map<string, { sub: Subscription; sockets: number }>()
+  /** Deliveries that arrived while held, in arrival order; undefined when not holding. */
+  private held: { topic: string; frame: Uint8Array }[] | undefined
+  private heldBytes = 0
+  private heldDropped = false
 
   constructor(
     private readonly nc: NatsConnection,
@@ -43,8 +50,11 @@ export class Fanout {
         }
         // The payload is one or more frames, already JSON: handed to uWS without decoding.
         for (const frame of splitFrames(msg.data)) {
-          this.publish(topic, frame)
-          this.onDelivery()
+          if (this.held !== undefined) this.keep(topic, frame)
+          else {
+            this.publish(topic, frame)
+            this.onDelivery()
+          }
         }
       },
     })
@@ -81,6 +91,48 @@ export class Fanout {
       }),
     ])
     clearTimeout(timer)
+  }
+
+  /**
+   * Keeps deliveries back instead of handing them to sockets, until `release`. When NATS comes
+   * back after a cut, the delivery subscriptions resume at once, while the control events of
+   * the cut (a member removed meanwhile) are still being read: until they are, a removed
+   * member's sockets are still subscribed to the conversation.
+   */
+  hold(): void {
+    if (this.held !== undefined) return
+    this.held = []
+    this.heldBytes = 0
+    this.heldDropped = false
+  }
+
+  /**
+   * Stops holding. With `deliver`, what was held goes to the sockets subscribed now, in the order
+   * it came. Answers false if deliveries were dropped: over MAX_HELD_BYTES, or not delivered.
+   */
+  release(deliver: boolean): boolean {
+    const held = this.held
+    this.held = undefined
+    if (held === undefined) return true
+    if (deliver)
+      for (const h of held) {
+        this.publish(h.topic, h.frame)
+        this.onDelivery()
+      }
+    return deliver && !this.heldDropped
+  }
+
+  get holding(): boolean {
+    return this.held !== undefined
+  }
+
+  private keep(topic: string, frame: Uint8Array): void {
+    if (this.heldBytes + frame.byteLength > MAX_HELD_BYTES) {
+      this.heldDropped = true
+      return
+    }
+    this.held?.push({ topic, frame })
+    this.heldBytes += frame.byteLength
   }
 
   /** Conversations this edge currently receives from NATS. */

@@ -11,6 +11,7 @@ import { startEdge } from "../../gateway/edge"
 import { startNats } from "../../infra/local/nats-server"
 import { freePort } from "../../infra/local/ports"
 import { loadConfig } from "../../lib/config"
+import { subjects } from "../../lib/protocol/subjects"
 import { gatewayFields } from "../../lib/settings"
 import { sendSeen, stackClients } from "../support/device"
 import { eventually, testLog } from "../support/servers"
@@ -183,5 +184,79 @@ t.test(
       d.of("message", direct.id).some((m) => m.id === probe),
     )
     t.same(again.of("message", group.id), [], "nothing of the group after the removal")
+  },
+)
+
+t.test(
+  "deliveries reaching an edge back from a cut wait until it has read the control events of the cut",
+  async (t) => {
+    const w = await world(t)
+    const [alice, u, v] = [await w.user("alice"), await w.user("ursula"), await w.user("walter")]
+    const group = await w.call(
+      "POST",
+      "conversations",
+      { kind: "group", title: "ward 6", members: [u.id, v.id] },
+      alice.token,
+    )
+    const uDevice = await w.connect(w.edgeUrl, u)
+    const vDevice = await w.connect(w.edgeUrl, v)
+    await sendSeen(vDevice, uDevice, group.id, "before the cut")
+    const nc = await connect({ servers: w.natsUrl })
+    t.teardown(() => nc.close())
+    const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value))
+
+    await w.cut()
+    // Control events for someone with no socket here, queued ahead of the removal: reading them
+    // keeps the edge busy for a while after it is back.
+    const js = nc.jetstream()
+    await Promise.all(
+      Array.from({ length: 3_000 }, () =>
+        js.publish(
+          subjects.userMembership("nobody"),
+          encode({
+            type: "membership",
+            id: randomUUID(),
+            conv: "elsewhere",
+            added: ["nobody"],
+            removed: [],
+            by: alice.id,
+          }),
+        ),
+      ),
+    )
+    await w.call("DELETE", `conversations/${group.id}/members/${u.id}`, undefined, alice.token)
+    // Deliveries of the group, published every 2 ms from before the edge is back until after.
+    const probes: string[] = []
+    const publishing = setInterval(() => {
+      const id = randomUUID()
+      probes.push(id)
+      nc.publish(
+        subjects.delivery(group.id),
+        encode({
+          type: "message",
+          conv: group.id,
+          seq: 1_000 + probes.length,
+          id,
+          from: alice.id,
+          body: text("probe"),
+          ts: new Date().toISOString(),
+        }),
+      )
+    }, 2)
+    t.teardown(() => clearInterval(publishing))
+    await w.resume()
+    await vDevice.waitFor(
+      "v, still a member, gets the group's deliveries again",
+      (d) => d.of("message", group.id).filter((m) => probes.includes(m.id as string)).length >= 100,
+    )
+    clearInterval(publishing)
+    await uDevice.waitFor("u told of the removal", (d) =>
+      d.of("membership", group.id).some((m) => (m.removed as string[]).includes(u.id)),
+    )
+    t.same(
+      uDevice.of("message", group.id).filter((m) => probes.includes(m.id as string)),
+      [],
+      "u, removed during the cut, got none of the group's deliveries after it",
+    )
   },
 )

@@ -62,19 +62,30 @@ async function world(t: Test) {
 
 const text = (s: string) => ({ kind: "text", text: s })
 
+/** Alice's group with ursula and walter, each with a device on the edge under test. */
+async function ward(w: Awaited<ReturnType<typeof world>>, title: string) {
+  const [alice, u, v] = [await w.user("alice"), await w.user("ursula"), await w.user("walter")]
+  const group = await w.call(
+    "POST",
+    "conversations",
+    { kind: "group", title, members: [u.id, v.id] },
+    alice.token,
+  )
+  return {
+    alice,
+    u,
+    v,
+    group,
+    uDevice: await w.connect(w.edgeUrl, u),
+    vDevice: await w.connect(w.edgeUrl, v),
+  }
+}
+
 t.test(
   "a member removed while the edge was cut off from NATS receives nothing after it is back",
   async (t) => {
     const w = await world(t)
-    const [alice, u, v] = [await w.user("alice"), await w.user("ursula"), await w.user("walter")]
-    const group = await w.call(
-      "POST",
-      "conversations",
-      { kind: "group", title: "ward 4", members: [u.id, v.id] },
-      alice.token,
-    )
-    const uDevice = await w.connect(w.edgeUrl, u)
-    const wDevice = await w.connect(w.edgeUrl, v)
+    const { alice, u, v, group, uDevice, vDevice: wDevice } = await ward(w, "ward 4")
     const wElsewhere = await w.connect(w.otherEdgeUrl, v)
     const before = await sendSeen(wDevice, uDevice, group.id, "before the cut")
 
@@ -191,15 +202,7 @@ t.test(
   "deliveries reaching an edge back from a cut wait until it has read the control events of the cut",
   async (t) => {
     const w = await world(t)
-    const [alice, u, v] = [await w.user("alice"), await w.user("ursula"), await w.user("walter")]
-    const group = await w.call(
-      "POST",
-      "conversations",
-      { kind: "group", title: "ward 6", members: [u.id, v.id] },
-      alice.token,
-    )
-    const uDevice = await w.connect(w.edgeUrl, u)
-    const vDevice = await w.connect(w.edgeUrl, v)
+    const { alice, u, group, uDevice, vDevice } = await ward(w, "ward 6")
     await sendSeen(vDevice, uDevice, group.id, "before the cut")
     const nc = await connect({ servers: w.natsUrl })
     t.teardown(() => nc.close())

@@ -126,8 +126,13 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
   // the latest reconnect decides.
   let reconnects = 0
   let control: ControlEvents | undefined
+  // Membership changes being applied to sockets (applying one may wait for the user's list).
+  const applying = new Set<Promise<void>>()
   const releaseWhenCaughtUp = async (reconnect: number) => {
     const caughtUp = control === undefined ? true : await control.caughtUp(CONTROL_CATCH_UP_MS)
+    // Read is not applied: the sockets of a member removed during the cut leave the
+    // conversation's topic only when the change has been applied to them.
+    await Promise.all([...applying])
     if (reconnect !== reconnects || !natsUp || !fanout.holding) return
     if (fanout.release(caughtUp)) return
     // Memberships may be wrong, or deliveries were dropped: every socket loads its conversations
@@ -187,11 +192,13 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
         const user = subject.split(".")[2] ?? ""
         const joined = event.added.includes(user)
         if (!joined && !event.removed.includes(user)) return
-        messaging
+        const applied = messaging
           .membershipChanged(user, event, joined, connections.socketsOf(user))
           .catch((cause: unknown) =>
             log.warn({ err: cause, user, conv: event.conv }, "membership change not applied"),
           )
+        applying.add(applied)
+        void applied.finally(() => applying.delete(applied))
       },
     },
   })

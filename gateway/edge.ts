@@ -134,7 +134,9 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
     // conversation's topic only when the change has been applied to them.
     await Promise.all([...applying])
     if (reconnect !== reconnects || !natsUp || !fanout.holding) return
-    if (fanout.release(caughtUp)) return
+    const released = fanout.release(caughtUp)
+    metrics.catchUps.inc({ outcome: released ? "released" : "resync" })
+    if (released) return
     // Memberships may be wrong, or deliveries were dropped: every socket loads its conversations
     // again and fills its gaps from history.
     const open = connections.size

@@ -34,6 +34,10 @@ export function createEdgeMetrics() {
       "cove_edge_conversations",
       "Conversations this edge receives deliveries for.",
     ),
+    catchUps: registry.counter(
+      "cove_edge_control_catch_ups_total",
+      "NATS reconnects after which deliveries were held until the control events of the cut were read, by outcome (released, resync).",
+    ),
   }
 }
 

@@ -261,5 +261,9 @@ t.test(
       [],
       "u, removed during the cut, got none of the group's deliveries after it",
     )
+    const metrics = await (
+      await fetch(w.edgeUrl.replace(/^ws:/, "http:").replace(/\/v1\/ws$/, "/metrics"))
+    ).text()
+    t.match(metrics, /^cove_edge_control_catch_ups_total\{outcome="released"\} [1-9]/m, "counted")
   },
 )

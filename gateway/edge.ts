@@ -130,8 +130,8 @@ export async function startEdge(config: EdgeConfig, log: Logger, options: EdgeOp
   const applying = new Set<Promise<void>>()
   const releaseWhenCaughtUp = async (reconnect: number) => {
     const caughtUp = control === undefined ? true : await control.caughtUp(CONTROL_CATCH_UP_MS)
-    // Read is not applied: the sockets of a member removed during the cut leave the
-    // conversation's topic only when the change has been applied to them.
+    // A change already read may still be in progress: a member removed during the cut leaves
+    // the conversation's topic only once it has been applied to their sockets.
     await Promise.all([...applying])
     if (reconnect !== reconnects || !natsUp || !fanout.holding) return
     const released = fanout.release(caughtUp)

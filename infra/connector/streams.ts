@@ -96,8 +96,16 @@ export async function ensureConsumer(
       // Made by an earlier Cove with AckAll, which cannot be changed in place: made again from
       // its ack floor. What was delivered but not acked comes again (the functions are idempotent).
       await jsm.consumers.delete(fn.topic.stream, durable)
-      await create(info.ack_floor.stream_seq + 1)
-      return durable
+      // Made again at once: a consumer recreated later, from the start, would replay the stream.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await create(info.ack_floor.stream_seq + 1)
+          return durable
+        } catch (err) {
+          if (attempt >= 5) throw err
+          await new Promise((resolve) => setTimeout(resolve, 200 * attempt))
+        }
+      }
     }
     // Annotations may have changed since the consumer was made: these two can be updated in place.
     if (

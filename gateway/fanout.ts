@@ -51,10 +51,7 @@ export class Fanout {
         // The payload is one or more frames, already JSON: handed to uWS without decoding.
         for (const frame of splitFrames(msg.data)) {
           if (this.held !== undefined) this.keep(topic, frame)
-          else {
-            this.publish(topic, frame)
-            this.onDelivery()
-          }
+          else this.handOver(topic, frame)
         }
       },
     })
@@ -114,16 +111,17 @@ export class Fanout {
     const held = this.held
     this.held = undefined
     if (held === undefined) return true
-    if (deliver)
-      for (const h of held) {
-        this.publish(h.topic, h.frame)
-        this.onDelivery()
-      }
+    if (deliver) for (const h of held) this.handOver(h.topic, h.frame)
     return deliver && !this.heldDropped
   }
 
   get holding(): boolean {
     return this.held !== undefined
+  }
+
+  private handOver(topic: string, frame: Uint8Array): void {
+    this.publish(topic, frame)
+    this.onDelivery()
   }
 
   private keep(topic: string, frame: Uint8Array): void {

@@ -153,8 +153,11 @@ export class Messaging {
     this.o.metrics.conversations.set(this.o.fanout.size)
     // A user online here who joins: the conversation's members hear it as they would have had
     // the user connected after joining. Best effort, like every presence change.
-    const small = this.o.memberships.withAtMost(userId, new Set([event.conv]), this.o.presenceMaxMembers)
-    if (joined && sockets.length > 0 && small.size > 0)
+    if (
+      joined &&
+      sockets.length > 0 &&
+      this.o.memberships.withAtMost(userId, new Set([event.conv]), this.o.presenceMaxMembers).size > 0
+    )
       void this.o.presence.joined(userId, event.conv).catch((err: unknown) => {
         this.o.log.warn({ err, user: userId, conv: event.conv }, "presence not told to the conversation")
       })

@@ -224,11 +224,7 @@ export function pgConversationStore(pool: pg.Pool): ConversationStore {
            RETURNING user_id`,
           [conversationId, now, [...new Set(userIds)]],
         )
-        const count = await client.query<{ n: number }>(
-          "SELECT count(*)::int AS n FROM conversation_members WHERE conversation_id = $1",
-          [conversationId],
-        )
-        const members = count.rows[0]?.n ?? 0
+        const members = await memberCount(client, conversationId)
         if (members > maxMembers) {
           // Undo the insert with the transaction: nothing is added when the group would be too big.
           throw new GroupFullSignal()
@@ -263,11 +259,7 @@ export function pgConversationStore(pool: pg.Pool): ConversationStore {
             [conversationId],
           )
         }
-        const count = await client.query<{ n: number }>(
-          "SELECT count(*)::int AS n FROM conversation_members WHERE conversation_id = $1",
-          [conversationId],
-        )
-        const members = count.rows[0]?.n ?? 0
+        const members = await memberCount(client, conversationId)
         await queueMembership(client, { conv: conversationId, added: [], removed: [userId], by, members })
         return true
       })
@@ -294,6 +286,15 @@ export function pgConversationStore(pool: pg.Pool): ConversationStore {
       return new Set(rows.map((r) => r.id))
     },
   }
+}
+
+/** How many members the conversation has now, as the transaction sees it. */
+async function memberCount(client: pg.ClientBase, conversationId: string): Promise<number> {
+  const { rows } = await client.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM conversation_members WHERE conversation_id = $1",
+    [conversationId],
+  )
+  return rows[0]?.n ?? 0
 }
 
 /** Queues the change's membership event for the edges, in the transaction that makes it. */
